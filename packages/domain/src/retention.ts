@@ -1,0 +1,17 @@
+import { addUtcDays, utcDayOf, type UtcDay } from './utc-day.js';
+
+const MS_PER_DAY = 86_400_000;
+
+/** When a day's archives expire: the day's generatedAt plus the tenant's current retention. */
+export function dayExpiresAt(generatedAt: Date, retentionDays: number): Date {
+  return new Date(generatedAt.getTime() + retentionDays * MS_PER_DAY);
+}
+
+/**
+ * True when a day can no longer be served (CONTRACT §4.2, 404): its archives expired
+ * (now >= expiresAt), or it was never generated and lies before today - retentionDays.
+ */
+export function isBeyondRetention(input: { day: UtcDay; generatedAt: Date | null; retentionDays: number; now: Date }): boolean {
+  if (input.generatedAt) return input.now.getTime() >= dayExpiresAt(input.generatedAt, input.retentionDays).getTime();
+  return input.day < addUtcDays(utcDayOf(input.now), -input.retentionDays);
+}

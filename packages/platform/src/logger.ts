@@ -1,0 +1,28 @@
+import { pino, type Logger } from 'pino';
+
+export type { Logger } from 'pino';
+
+/** Fields that must never reach a log line in full: credentials, tokens and presigned URLs. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  '*.client_secret',
+  '*.clientSecret',
+  'client_secret',
+  'clientSecret',
+  'access_token',
+  '*.access_token',
+  'url',
+  '*.url',
+  'links[*].url',
+];
+
+export function createLogger(options: { service: string; level: string }): Logger {
+  return pino({
+    level: options.level,
+    base: { service: options.service },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+  });
+}

@@ -1,0 +1,36 @@
+import type { Knex } from 'knex';
+import * as initial from './migrations/001_initial.js';
+
+interface Migration {
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+/** Migrations in order; compiled into the code so tsx, vitest and a bundled image load them the same way. */
+const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [['001_initial', initial]];
+
+const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => MIGRATIONS.map(([name]) => name),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => {
+    const found = MIGRATIONS.find(([n]) => n === name);
+    if (!found) throw new Error(`unknown migration ${name}`);
+    return found[1];
+  },
+};
+
+// Any fixed 64-bit number shared by every process that migrates this database.
+const MIGRATION_ADVISORY_LOCK = 7_302_114_921;
+
+/**
+ * Brings the schema up to date. Several processes may call it at once: a PostgreSQL advisory lock
+ * lets one migrate while the others wait, then find nothing left to do (knex's own lock table
+ * would make them fail instead).
+ */
+export async function migrateToLatest(knex: Knex): Promise<string[]> {
+  return knex.transaction(async (trx) => {
+    await trx.raw('select pg_advisory_xact_lock(?)', [MIGRATION_ADVISORY_LOCK]);
+    const [, applied] = (await knex.migrate.latest({ migrationSource, disableTransactions: false })) as [number, string[]];
+    return applied;
+  });
+}
