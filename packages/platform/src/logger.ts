@@ -18,11 +18,15 @@ export const REDACTED_PATHS = [
   'links[*].url',
 ];
 
-export function createLogger(options: { service: string; level: string }): Logger {
-  return pino({
-    level: options.level,
-    base: { service: options.service },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-  });
+/** JSON logs to stdout, or to another file descriptor (the admin CLI keeps stdout for its result). */
+export function createLogger(options: { service: string; level: string; fd?: number }): Logger {
+  return pino(
+    {
+      level: options.level,
+      base: { service: options.service },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    },
+    pino.destination({ fd: options.fd ?? 1, sync: true }),
+  );
 }

@@ -1,0 +1,34 @@
+import { HostError, createKnex, createLogger, loadConfigOrExit } from '@dcar/platform';
+import { UsageError, findCommand, usageText } from './commands.js';
+
+// `pnpm admin <command>`: host operations from a terminal, printing JSON.
+const argv = process.argv.slice(2).filter((arg, index) => !(index === 0 && arg === '--'));
+const found = findCommand(argv);
+if (!found) {
+  process.stderr.write(`${argv.length ? `unknown command: ${argv.join(' ')}\n` : ''}${usageText()}\n`);
+  process.exit(2);
+}
+
+const config = loadConfigOrExit(process.env);
+// Logs go to stderr so stdout stays one JSON document a script can parse.
+const logger = createLogger({ service: 'admin', level: config.logLevel, fd: 2 });
+const db = createKnex(config.databaseUrl, { max: 2 });
+
+try {
+  const result = await found.command.run({ config, db, logger, now: () => new Date() }, found.args);
+  process.stdout.write(`${JSON.stringify(result.output, null, 2)}\n`);
+  process.exitCode = result.exitCode ?? 0;
+} catch (error) {
+  if (error instanceof UsageError) {
+    process.stderr.write(`error: ${error.message}\nusage: pnpm admin ${found.command.usage}\n`);
+    process.exitCode = 2;
+  } else if (error instanceof HostError || (error instanceof Error && 'statusCode' in error)) {
+    process.stderr.write(`${JSON.stringify({ error: error.message })}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stderr.write(`${JSON.stringify({ error: (error as Error).message })}\n`);
+    process.exitCode = 1;
+  }
+} finally {
+  await db.destroy();
+}

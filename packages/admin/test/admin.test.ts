@@ -1,0 +1,79 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '@dcar/testing';
+import { findApiClient, verifySecret } from '@dcar/platform';
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(async () => {
+  await database.drop();
+});
+
+/** Runs the CLI as an operator would (`pnpm admin ...` runs exactly this). */
+function admin(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'packages/admin/src/main.ts', ...args],
+      { cwd: root, env: { ...process.env, DATABASE_URL: database.url, LOG_LEVEL: 'warn', ...env } },
+      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('pnpm admin', () => {
+  it('puts a tenant, sets its feature and creates an application, printing JSON', async () => {
+    const put = await admin(['tenant', 'put', 'acme', '--name', 'Acme Corp']);
+    expect(put.code).toBe(0);
+    expect(JSON.parse(put.stdout)).toMatchObject({ id: 'acme', name: 'Acme Corp', created: true });
+
+    const feature = await admin(['feature', 'set', 'acme', '--enabled', 'true', '--retention-days', '5']);
+    expect(feature.code).toBe(0);
+    expect(JSON.parse(feature.stdout).dailyAudioRecordings).toEqual({ enabled: true, retentionDays: 5 });
+
+    const app = await admin(['app', 'create', 'acme', '--name', 'exporter']);
+    expect(app.code).toBe(0);
+    const created = JSON.parse(app.stdout) as { clientId: string; clientSecret: string; scopes: string[] };
+    expect(created.scopes).toEqual(['dataservice_external']);
+    const stored = await findApiClient(database.knex, created.clientId);
+    expect(stored?.tenantId).toBe('acme');
+    expect(await verifySecret(stored!.secretHash, created.clientSecret)).toBe(true);
+  });
+
+  it.each([
+    [['feature', 'set', 'acme', '--enabled', 'yes'], /--enabled must be true or false/],
+    [['tenant', 'put', 'acme'], /--name is required/],
+    [['tenant', 'put', '--name', 'x'], /expected 1 argument/],
+    [['app', 'create', 'acme', '--name', 'x', '--bogus'], /Unknown option '--bogus'/],
+  ])('exits 2 with a usage line on bad arguments %j', async (args, message) => {
+    const result = await admin(args);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).toMatch(/^usage: pnpm admin /m);
+    expect(result.stdout).toBe('');
+  });
+
+  it('exits 2 with the command list for an unknown command', async () => {
+    const result = await admin(['tenant', 'explode']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('unknown command: tenant explode');
+    expect(result.stderr).toContain('feature set <tenantId> --enabled true|false');
+  });
+
+  it('exits 1 with a JSON error for a refused operation', async () => {
+    const result = await admin(['feature', 'set', 'acme', '--enabled', 'true', '--retention-days', '9']);
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stderr)).toEqual({ error: 'retentionDays must be an integer from 1 to 7' });
+  });
+
+  it('stops at once, naming the variable, when the configuration is wrong', async () => {
+    const result = await admin(['tenant', 'list'], { S3_ENDPOINT: 'nope' });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe('Invalid configuration: S3_ENDPOINT must be a URL starting with http:// or https:// (got "nope")');
+  });
+});
