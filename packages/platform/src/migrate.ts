@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import * as initial from './migrations/001_initial.js';
+import * as runEngine from './migrations/002_run_engine.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -7,7 +8,10 @@ interface Migration {
 }
 
 /** Migrations in order; compiled into the code so tsx, vitest and a bundled image load them the same way. */
-const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [['001_initial', initial]];
+const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
+  ['001_initial', initial],
+  ['002_run_engine', runEngine],
+];
 
 const migrationSource: Knex.MigrationSource<string> = {
   getMigrations: async () => MIGRATIONS.map(([name]) => name),

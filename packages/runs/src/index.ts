@@ -1,0 +1,25 @@
+export { createRunQueues, type RunQueues, ARCHIVE_HOUR_JOB_OPTIONS, COORDINATION_JOB_OPTIONS } from './queues.js';
+export { RunRequestError } from './errors.js';
+export {
+  MAX_ROUNDS,
+  type RunEngineDeps,
+  type RunState,
+  type RunTrigger,
+  type ArchiveStatus,
+  type StatusCounts,
+  type RoundRecord,
+} from './model.js';
+export { startRun, nightlyRunId, type StartRunInput } from './start-run.js';
+export { getRunReport, type RunReport, type RunHourReport } from './report.js';
+export { addRoundFlow, processEnqueueRound, processRoundComplete, parseArchiveHourJobId, ENQUEUE_CHUNK_SIZE } from './rounds.js';
+export {
+  upsertSchedules,
+  scheduledAt,
+  processNightly,
+  expireArchives,
+  processRetention,
+  NIGHTLY_SCHEDULER_ID,
+  RETENTION_SCHEDULER_ID,
+  RETENTION_CRON,
+  type RetentionDeps,
+} from './maintenance.js';

@@ -1,0 +1,64 @@
+import { ALL_HOURS, formatHour } from '@dcar/domain';
+import type { Knex } from '@dcar/platform';
+import { countRunHours, emptyCounts, type ArchiveStatus, type RoundRecord, type RunState, type RunTrigger, type StatusCounts } from './model.js';
+import type { RunRow } from './model.js';
+
+export interface RunHourReport {
+  tenantId: string;
+  hour: string;
+  status: ArchiveStatus;
+  attempts: number;
+  lastError: string | null;
+}
+
+export interface RunReport {
+  runId: string;
+  utcDay: string;
+  trigger: RunTrigger;
+  force: boolean;
+  state: RunState;
+  round: number;
+  startedAt: string;
+  finishedAt: string | null;
+  tenantCount: number;
+  jobCount: number;
+  counts: StatusCounts;
+  rounds: RoundRecord[];
+  hours: RunHourReport[];
+}
+
+/**
+ * A run as the host sees it: its rounds and every tenant-hour's current status. Counts are live while
+ * the run is going and as recorded at its end afterwards (later clean-ups do not rewrite history).
+ */
+export async function getRunReport(db: Knex, runId: string): Promise<RunReport | null> {
+  const run = (await db('archive_runs').where({ id: runId }).first()) as RunRow | undefined;
+  if (!run) return null;
+  const rows = (await db('hourly_archives')
+    .select('tenant_id', 'hour', 'status', 'attempts', 'last_error')
+    .where('utc_day', run.utc_day)
+    .whereRaw('tenant_id = any(?::text[])', [run.tenant_ids])) as Array<{ tenant_id: string; hour: number; status: ArchiveStatus; attempts: number; last_error: string | null }>;
+  const byHour = new Map(rows.map((row) => [`${row.tenant_id}/${row.hour}`, row]));
+  const hours: RunHourReport[] = [...run.tenant_ids].sort().flatMap((tenantId) =>
+    ALL_HOURS.map((hour) => {
+      const row = byHour.get(`${tenantId}/${hour}`);
+      return { tenantId, hour: formatHour(hour), status: row?.status ?? 'pending', attempts: row?.attempts ?? 0, lastError: row?.last_error ?? null };
+    }),
+  );
+  const finished = run.finished_at !== null;
+  return {
+    runId: run.id,
+    utcDay: run.utc_day,
+    trigger: run.trigger,
+    force: run.force,
+    state: run.state,
+    round: run.round,
+    startedAt: run.started_at.toISOString(),
+    finishedAt: run.finished_at ? run.finished_at.toISOString() : null,
+    tenantCount: run.tenant_count,
+    jobCount: run.job_count,
+    counts: finished ? { ...emptyCounts(), ...run.counts } : await countRunHours(db, run),
+    rounds: run.rounds,
+    hours,
+  };
+}

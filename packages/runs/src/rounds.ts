@@ -1,0 +1,261 @@
+import { formatHour, HOURS_PER_DAY, ALL_HOURS } from '@dcar/domain';
+import {
+  QueueNames,
+  archiveHourJobId,
+  enqueueRoundJobId,
+  roundParentJobId,
+  type ArchiveHourJobData,
+  type ArchiveRunJobs,
+  type Knex,
+} from '@dcar/platform';
+import type { Job } from 'bullmq';
+import { ARCHIVE_HOUR_JOB_OPTIONS, COORDINATION_JOB_OPTIONS, type RunQueues } from './queues.js';
+import { MAX_ROUNDS, countRunHours, type RoundRecord, type RunEngineDeps, type RunRow } from './model.js';
+
+/** Jobs added per `addBulk` call and rows per statement: bounds memory whatever the number of tenants. */
+export const ENQUEUE_CHUNK_SIZE = 1000;
+const TENANTS_PER_CHUNK = Math.max(1, Math.floor(ENQUEUE_CHUNK_SIZE / HOURS_PER_DAY));
+const MAX_ERROR_LENGTH = 500;
+
+interface TenantHour {
+  tenantId: string;
+  hour: number;
+}
+
+/**
+ * Adds a round: a `round-complete` parent whose first child is the `enqueue-round` job. The parent
+ * cannot run before the enqueue job has finished adding every hour job as a further child, and then
+ * runs once all of them completed or failed. Ids are deterministic, so adding a round twice adds nothing.
+ */
+export async function addRoundFlow(queues: RunQueues, runId: string, round: number): Promise<void> {
+  const data: ArchiveRunJobs['round-complete'] = { runId, round };
+  await queues.flows.add({
+    name: 'round-complete',
+    queueName: QueueNames.archiveRun,
+    data,
+    opts: { ...COORDINATION_JOB_OPTIONS, jobId: roundParentJobId(runId, round) },
+    children: [
+      {
+        name: 'enqueue-round',
+        queueName: QueueNames.archiveRun,
+        data,
+        // A failed enqueue must still let the parent run, which then records the run as failed.
+        opts: { ...COORDINATION_JOB_OPTIONS, jobId: enqueueRoundJobId(runId, round), ignoreDependencyOnFailure: true },
+      },
+    ],
+  });
+}
+
+async function loadRun(db: Knex, runId: string): Promise<RunRow> {
+  const run = (await db('archive_runs').where({ id: runId }).first()) as RunRow | undefined;
+  if (!run) throw new Error(`run ${runId} not found`);
+  return run;
+}
+
+/** Replaces one round's record on the run, under a row lock so concurrent rounds' updates never lose each other. */
+async function updateRound(db: Knex, runId: string, round: number, change: (current: RoundRecord | undefined) => RoundRecord, extra: Record<string, unknown> = {}): Promise<void> {
+  await db.transaction(async (trx) => {
+    const run = (await trx('archive_runs').where({ id: runId }).forUpdate().first('rounds')) as Pick<RunRow, 'rounds'> | undefined;
+    if (!run) throw new Error(`run ${runId} not found`);
+    const rounds = run.rounds.filter((r) => r.round !== round);
+    rounds.push(change(run.rounds.find((r) => r.round === round)));
+    rounds.sort((a, b) => a.round - b.round);
+    const jobCount = rounds.reduce((sum, r) => sum + (r.jobs ?? 0), 0);
+    await trx('archive_runs')
+      .where({ id: runId })
+      .update({ rounds: JSON.stringify(rounds), job_count: jobCount, ...extra });
+  });
+}
+
+/** Round 1: every hour of every tenant of the run, in pages of whole tenants. */
+async function* roundOneHours(run: RunRow): AsyncGenerator<TenantHour[]> {
+  for (let start = 0; start < run.tenant_ids.length; start += TENANTS_PER_CHUNK) {
+    yield run.tenant_ids.slice(start, start + TENANTS_PER_CHUNK).flatMap((tenantId) => ALL_HOURS.map((hour) => ({ tenantId, hour })));
+  }
+}
+
+/** Later rounds: the hours that failed in the previous round, read from PostgreSQL page by page. */
+async function* retryHours(db: Knex, run: RunRow, round: number): AsyncGenerator<TenantHour[]> {
+  let after: TenantHour | null = null;
+  for (;;) {
+    const query = db('archive_run_failures')
+      .select('tenant_id', 'hour')
+      .where({ run_id: run.id, round: round - 1 })
+      .orderBy([{ column: 'tenant_id' }, { column: 'hour' }])
+      .limit(ENQUEUE_CHUNK_SIZE);
+    if (after) query.whereRaw('(tenant_id, hour) > (?, ?)', [after.tenantId, after.hour]);
+    const rows = (await query) as Array<{ tenant_id: string; hour: number }>;
+    if (rows.length === 0) return;
+    const page = rows.map((row) => ({ tenantId: row.tenant_id, hour: row.hour }));
+    yield page;
+    after = page[page.length - 1] ?? null;
+    if (rows.length < ENQUEUE_CHUNK_SIZE) return;
+  }
+}
+
+/** Unless forced, an hour that is already available is not generated again. */
+async function withoutAvailable(db: Knex, day: string, hours: TenantHour[]): Promise<TenantHour[]> {
+  const tenants = [...new Set(hours.map((h) => h.tenantId))];
+  const available = (await db('hourly_archives')
+    .select('tenant_id', 'hour')
+    .where({ utc_day: day, status: 'available' })
+    .whereRaw('tenant_id = any(?::text[])', [tenants])) as Array<{ tenant_id: string; hour: number }>;
+  const skip = new Set(available.map((row) => `${row.tenant_id}/${row.hour}`));
+  return hours.filter((h) => !skip.has(`${h.tenantId}/${h.hour}`));
+}
+
+/** Shows the hours as pending; a failed or expired hour being redone goes back to pending, a finished one stays as it is. */
+async function markPending(db: Knex, day: string, hours: TenantHour[]): Promise<void> {
+  if (hours.length === 0) return;
+  await db('hourly_archives')
+    .insert(hours.map((h) => ({ tenant_id: h.tenantId, utc_day: day, hour: h.hour, status: 'pending' })))
+    .onConflict(['tenant_id', 'utc_day', 'hour'])
+    .merge({ status: 'pending', updated_at: db.fn.now() })
+    .whereIn('hourly_archives.status', ['failed', 'expired']);
+}
+
+/**
+ * `enqueue-round`: adds the round's tenant-hour jobs as children of the round's parent, in chunks.
+ * A retry after a crash re-adds the same ids, which BullMQ ignores, so nothing is added twice.
+ */
+export async function processEnqueueRound(deps: RunEngineDeps, job: Job<ArchiveRunJobs['enqueue-round']>): Promise<{ jobs: number }> {
+  const { runId, round } = job.data;
+  const run = await loadRun(deps.db, runId);
+  const log = deps.logger.child({ runId, utcDay: run.utc_day, round, jobId: job.id });
+  await updateRound(
+    deps.db,
+    runId,
+    round,
+    (current) => current ?? { round, jobs: null, failed: null, startedAt: deps.now().toISOString(), finishedAt: null },
+    { state: 'running', round },
+  );
+
+  const parent = { id: roundParentJobId(runId, round), queue: deps.queues.archiveRun.qualifiedName };
+  let jobs = 0;
+  const pages = round === 1 ? roundOneHours(run) : retryHours(deps.db, run, round);
+  for await (const page of pages) {
+    const hours = run.force ? page : await withoutAvailable(deps.db, run.utc_day, page);
+    await markPending(deps.db, run.utc_day, hours);
+    await deps.queues.archiveHour.addBulk(
+      hours.map((h) => {
+        const data: ArchiveHourJobData = { runId, tenantId: h.tenantId, utcDay: run.utc_day, hour: h.hour, round, force: run.force };
+        return { name: 'archive-hour', data, opts: { ...ARCHIVE_HOUR_JOB_OPTIONS, jobId: archiveHourJobId(data), parent } };
+      }),
+    );
+    jobs += hours.length;
+  }
+  log.info({ jobs }, 'round enqueued');
+  return { jobs };
+}
+
+/** Reads a tenant-hour back from its job id `{runId}.{tenantId}.{utcDay}.{HH}.r{round}` (no part contains a dot). */
+export function parseArchiveHourJobId(jobId: string): { runId: string; tenantId: string; utcDay: string; hour: number; round: number } | null {
+  const match = /^([^.]+)\.([^.]+)\.(\d{4}-\d{2}-\d{2})\.(\d{2})\.r(\d+)$/.exec(jobId);
+  if (!match) return null;
+  const [, runId, tenantId, utcDay, hour, round] = match;
+  if (runId === undefined || tenantId === undefined || utcDay === undefined) return null;
+  return { runId, tenantId, utcDay, hour: Number(hour), round: Number(round) };
+}
+
+/** Pages through the parent's failed children (BullMQ keeps them because of ignoreDependencyOnFailure). */
+async function recordFailures(deps: RunEngineDeps, job: Job, run: RunRow, round: number): Promise<{ failed: number; enqueueError: string | null }> {
+  const hourKeyPrefix = `${deps.queues.archiveHour.qualifiedName}:`;
+  const enqueueKey = `${deps.queues.archiveRun.qualifiedName}:${enqueueRoundJobId(run.id, round)}`;
+  let enqueueError: string | null = null;
+  let cursor = 0;
+  do {
+    const page = await job.getDependencies({ ignored: { cursor, count: ENQUEUE_CHUNK_SIZE } });
+    cursor = page.nextIgnoredCursor ?? 0;
+    const rows: Array<{ run_id: string; round: number; tenant_id: string; hour: number; error: string }> = [];
+    for (const [key, reason] of Object.entries(page.ignored ?? {})) {
+      const error = String(reason).slice(0, MAX_ERROR_LENGTH);
+      if (key === enqueueKey) {
+        enqueueError = error;
+        continue;
+      }
+      const parsed = key.startsWith(hourKeyPrefix) ? parseArchiveHourJobId(key.slice(hourKeyPrefix.length)) : null;
+      if (!parsed || parsed.runId !== run.id) {
+        deps.logger.warn({ runId: run.id, round, key }, 'ignoring an unexpected failed child');
+        continue;
+      }
+      rows.push({ run_id: run.id, round, tenant_id: parsed.tenantId, hour: parsed.hour, error });
+    }
+    if (rows.length > 0) await deps.db('archive_run_failures').insert(rows).onConflict(['run_id', 'round', 'tenant_id', 'hour']).ignore();
+  } while (cursor !== 0);
+  const [row] = (await deps.db('archive_run_failures').where({ run_id: run.id, round }).count('* as count')) as Array<{ count: string | number }>;
+  return { failed: Number(row?.count ?? 0), enqueueError };
+}
+
+/** After the last round: the hours still failing (and not available from an earlier run) become `failed`, each logged. */
+async function markFailed(deps: RunEngineDeps, run: RunRow, round: number): Promise<void> {
+  let after: TenantHour | null = null;
+  for (;;) {
+    const query = deps.db('archive_run_failures')
+      .select('tenant_id', 'hour', 'error')
+      .where({ run_id: run.id, round })
+      .orderBy([{ column: 'tenant_id' }, { column: 'hour' }])
+      .limit(ENQUEUE_CHUNK_SIZE);
+    if (after) query.whereRaw('(tenant_id, hour) > (?, ?)', [after.tenantId, after.hour]);
+    const rows = (await query) as Array<{ tenant_id: string; hour: number; error: string }>;
+    if (rows.length === 0) return;
+    const marked = (await deps.db('hourly_archives as h')
+      .update({ status: 'failed', updated_at: deps.db.fn.now() })
+      .where('h.utc_day', run.utc_day)
+      .whereNot('h.status', 'available')
+      .whereRaw('(h.tenant_id, h.hour) in (select * from unnest(?::text[], ?::smallint[]))', [rows.map((r) => r.tenant_id), rows.map((r) => r.hour)])
+      .returning(['tenant_id', 'hour', 'last_error'])) as Array<{ tenant_id: string; hour: number; last_error: string | null }>;
+    const errors = new Map(rows.map((r) => [`${r.tenant_id}/${r.hour}`, r.error]));
+    for (const m of marked) {
+      deps.logger.error(
+        { runId: run.id, tenantId: m.tenant_id, utcDay: run.utc_day, hour: formatHour(m.hour), rounds: round, lastError: m.last_error ?? errors.get(`${m.tenant_id}/${m.hour}`) },
+        'tenant-hour failed in every round',
+      );
+    }
+    const last = rows[rows.length - 1];
+    after = last ? { tenantId: last.tenant_id, hour: last.hour } : null;
+    if (rows.length < ENQUEUE_CHUNK_SIZE) return;
+  }
+}
+
+/**
+ * `round-complete`: runs once every job of the round completed or failed. Records the round, then
+ * either adds the next round with the failed tenant-hours or, after the last round, finishes the run.
+ */
+export async function processRoundComplete(deps: RunEngineDeps, job: Job<ArchiveRunJobs['round-complete']>): Promise<{ failed: number; nextRound: number | null }> {
+  const { runId, round } = job.data;
+  const run = await loadRun(deps.db, runId);
+  const log = deps.logger.child({ runId, utcDay: run.utc_day, round, jobId: job.id });
+  const { failed, enqueueError } = await recordFailures(deps, job, run, round);
+  const children = await job.getDependenciesCount({ processed: true, ignored: true });
+  const jobs = (children.processed ?? 0) + (children.ignored ?? 0) - 1;
+  const finishedAt = deps.now();
+  await updateRound(deps.db, runId, round, (current) => ({
+    round,
+    jobs,
+    failed,
+    startedAt: current?.startedAt ?? finishedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+  }));
+
+  if (enqueueError !== null) {
+    log.error({ err: enqueueError }, 'round could not be enqueued; run failed');
+    await deps.db('archive_runs')
+      .where({ id: runId })
+      .update({ state: 'failed', counts: JSON.stringify(await countRunHours(deps.db, run)), finished_at: finishedAt });
+    return { failed, nextRound: null };
+  }
+  if (failed > 0 && round < MAX_ROUNDS) {
+    log.warn({ jobs, failed }, 'round finished with failures; retrying them in the next round');
+    await addRoundFlow(deps.queues, runId, round + 1);
+    return { failed, nextRound: round + 1 };
+  }
+
+  await markFailed(deps, run, round);
+  const counts = await countRunHours(deps.db, run);
+  const state = counts.failed > 0 ? 'completed_with_failures' : 'completed';
+  await deps.db('archive_runs')
+    .where({ id: runId })
+    .update({ state, counts: JSON.stringify(counts), finished_at: finishedAt });
+  log.info({ jobs, failed, counts, state }, 'run finished');
+  return { failed, nextRound: null };
+}
