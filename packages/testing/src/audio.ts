@@ -55,7 +55,9 @@ export function defaultSampleRate(format: AudioFormat): number {
 
 /**
  * Speech-like signal: pink noise shaped by a syllable-rate envelope with pauses, plus two voiced
- * tones whose pitch depends on the seed. Deterministic (noise seed, bitexact muxing).
+ * tones whose pitch depends on the seed. Pauses keep a low noise floor, as real recordings do
+ * (digital silence would make VBR encoders look far below their target bitrate). Deterministic
+ * (noise seed, bitexact muxing).
  */
 function filterGraph(spec: AudioSpec): string {
   const seed = spec.seed ?? 1;
@@ -64,7 +66,7 @@ function filterGraph(spec: AudioSpec): string {
   const pitch = 110 + (seed % 13) * 9;
   const syllableHz = (3 + (seed % 5) * 0.4).toFixed(2);
   const phraseHz = (0.25 + (seed % 3) * 0.05).toFixed(2);
-  const envelope = `2*max(0\\,sin(2*PI*${phraseHz}*t))*(0.3+0.7*abs(sin(2*PI*${syllableHz}*t)))`;
+  const envelope = `0.03+2*max(0\\,sin(2*PI*${phraseHz}*t))*(0.3+0.7*abs(sin(2*PI*${syllableHz}*t)))`;
   return [
     `anoisesrc=d=${d}:c=pink:r=${r}:a=0.5:seed=${seed}[noise]`,
     `sine=f=${pitch}:r=${r}:d=${d}[f0]`,
@@ -74,7 +76,7 @@ function filterGraph(spec: AudioSpec): string {
 }
 
 function cacheKey(spec: AudioSpec): string {
-  const id = `${spec.format}|${spec.seconds}|${spec.sampleRate}|${spec.channels}|${spec.seed ?? 1}|v2`;
+  const id = `${spec.format}|${spec.seconds}|${spec.sampleRate}|${spec.channels}|${spec.seed ?? 1}|v3`;
   return createHash('sha256').update(id).digest('hex').slice(0, 24);
 }
 
