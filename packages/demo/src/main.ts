@@ -1,0 +1,198 @@
+import { resolve } from 'node:path';
+import { addUtcDays, previousUtcDay, startOfUtcDay, type UtcDay } from '@dcar/domain';
+import { createKnex, createS3Client, ensureBuckets, ensureDatabase, loadConfigOrExit, migrateToLatest } from '@dcar/platform';
+import { startLocalS3, type LocalS3 } from '@dcar/platform/local-s3';
+import { generateRealisticDay, seedConversationAudio } from '@dcar/testing/seed';
+import { ApiClient, type DailyRecordings, type RunReportView } from './api-client.js';
+import { download, extractEntry, probeAudio, readArchive } from './archive-check.js';
+import { freePort, startService, waitUntilHealthy, type ServiceProcess } from './processes.js';
+
+// `pnpm demo`: the whole nightly job on this machine with synthetic data, end to end, through
+// the real services started as separate processes.
+
+const started = Date.now();
+const say = (message: string) => process.stdout.write(`[demo ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${message}\n`);
+
+const dataDirectory = resolve('.data/demo');
+const logDirectory = resolve(dataDirectory, 'logs');
+const children: ServiceProcess[] = [];
+let embeddedStore: LocalS3 | null = null;
+let cleaningUp: Promise<void> | null = null;
+
+function cleanUp(): Promise<void> {
+  cleaningUp ??= (async () => {
+    await Promise.all(children.map((child) => child.stop(10_000)));
+    await embeddedStore?.close();
+  })();
+  return cleaningUp;
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    say(`${signal}: stopping the services`);
+    void cleanUp().then(() => process.exit(130));
+  });
+}
+
+async function main(): Promise<void> {
+  const env: Record<string, string> = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
+  if (!env.S3_ENDPOINT) {
+    const port = (await isPortFree(9000)) ? 9000 : await freePort();
+    embeddedStore = await startLocalS3({ port, directory: resolve('.data/s3'), credentials: { accessKeyId: env.S3_ACCESS_KEY_ID ?? 'minioadmin', secretAccessKey: env.S3_SECRET_ACCESS_KEY ?? 'minioadmin' } });
+    env.S3_ENDPOINT = embeddedStore.endpoint;
+    say(`embedded S3 store (s3rver) on ${embeddedStore.endpoint}, data under .data/s3`);
+  }
+  env.API_PORT = env.API_PORT ?? String(await freePort());
+  env.LOG_LEVEL = env.LOG_LEVEL ?? 'info';
+  const config = loadConfigOrExit(env);
+
+  say('migrating the database');
+  await ensureDatabase(config.databaseUrl);
+  const knex = createKnex(config.databaseUrl);
+  const s3 = createS3Client(config.s3);
+  try {
+    await migrateToLatest(knex);
+    await ensureBuckets(s3, [config.s3.sourceBucket, config.s3.archiveBucket]);
+
+    const day: UtcDay = previousUtcDay(new Date());
+    const tenants = [
+      { id: 'demo-acme', name: 'Acme Telecom (demo)', retentionDays: 3, seed: 1 },
+      { id: 'demo-globex', name: 'Globex Insurance (demo)', retentionDays: 7, seed: 2 },
+    ];
+
+    say(`writing a day of synthetic conversations for ${day} (the recording platform's part)`);
+    for (const tenant of tenants) {
+      // The demo owns these tenants: their rows of that day are replaced, so runs stay repeatable.
+      await knex('conversation_audio_files')
+        .where({ tenant_id: tenant.id })
+        .andWhere('recorded_at', '>=', startOfUtcDay(day))
+        .andWhere('recorded_at', '<', startOfUtcDay(addUtcDays(day, 1)))
+        .delete();
+      const hours = generateRealisticDay({ utcDay: day, seed: tenant.seed, conversations: 2, messagesPerSession: [2, 5], clipSeconds: [2, 8] });
+      const rows = [...hours.values()].flat();
+      const seeded = await seedConversationAudio({ knex, s3, bucket: config.s3.sourceBucket, tenantId: tenant.id, rows });
+      const emptyHours = [...hours.entries()].filter(([, r]) => r.length === 0).map(([h]) => String(h).padStart(2, '0'));
+      say(`  ${tenant.id}: ${seeded.length} audio files in ${24 - emptyHours.length} hours; empty hours: ${emptyHours.join(', ') || 'none'}`);
+    }
+
+    say('starting the services: api, scheduler, 2 workers');
+    const serviceEnv = { ...env, SCHEDULER_METRICS_PORT: String(await freePort()) };
+    const api = startService({ service: 'api', env: serviceEnv, logDirectory });
+    const scheduler = startService({ service: 'scheduler', env: serviceEnv, logDirectory });
+    children.push(api, scheduler);
+    const workerPorts = [await freePort(), await freePort()];
+    workerPorts.forEach((port, index) =>
+      children.push(startService({ service: 'worker', name: `worker-${index + 1}`, env: { ...serviceEnv, WORKER_METRICS_PORT: String(port) }, logDirectory })),
+    );
+    const baseUrl = `http://127.0.0.1:${config.api.port}`;
+    await Promise.all([
+      waitUntilHealthy(api, `${baseUrl}/healthz`),
+      waitUntilHealthy(scheduler, `http://127.0.0.1:${serviceEnv.SCHEDULER_METRICS_PORT}/healthz`),
+      ...workerPorts.map((port, index) => waitUntilHealthy(children[2 + index]!, `http://127.0.0.1:${port}/healthz`)),
+    ]);
+    say(`  services are up; logs in ${logDirectory}`);
+
+    const client = new ApiClient(baseUrl);
+    const hostToken = await client.token(config.auth.hostClientId, config.auth.hostClientSecret);
+    const applications: Record<string, { clientId: string; clientSecret: string }> = {};
+    for (const tenant of tenants) {
+      const put = await client.request('PUT', `/api/host/tenants/${tenant.id}`, hostToken, { name: tenant.name });
+      if (put.status !== 200 && put.status !== 201) throw new Error(`PUT tenant ${tenant.id} answered ${put.status}`);
+      await client.expect(200, 'PUT', `/api/host/tenants/${tenant.id}/features/daily-audio-recordings`, hostToken, {
+        enabled: true,
+        retentionDays: tenant.retentionDays,
+      });
+      applications[tenant.id] = await client.expect(201, 'POST', `/api/host/tenants/${tenant.id}/applications`, hostToken, {
+        name: 'demo compliance export',
+        scopes: ['dataservice_external'],
+      });
+    }
+    say(`tenants ${tenants.map((t) => t.id).join(' and ')} enabled, each with an application`);
+
+    say(`running the nightly flow for ${day} (forced, so a second demo regenerates)`);
+    const { runId } = await client.expect<{ runId: string }>(202, 'POST', '/api/host/daily-audio-recordings/runs', hostToken, {
+      utcDay: day,
+      tenantIds: tenants.map((t) => t.id),
+      force: true,
+    });
+    const report = await followRun(client, hostToken, runId);
+    say(`run ${runId} ${report.state}: ${JSON.stringify(report.counts)}`);
+    if (report.state !== 'completed') throw new Error(`the run ended ${report.state}; see ${logDirectory}`);
+
+    const tenant = tenants[0]!;
+    const app = applications[tenant.id]!;
+    const token = await client.token(app.clientId, app.clientSecret);
+    const recordings = await client.expect<DailyRecordings>(200, 'GET', `/api/external/conversations/daily-audio-recordings/${day}`, token);
+    const available = recordings.links.filter((l) => l.status === 'available');
+    say(
+      `${tenant.id} fetched ${day}: ${available.length} hours available, ${recordings.links.filter((l) => l.status === 'no_data').length} no_data; ` +
+        `${recordings.totalFiles} files in ${recordings.totalSessions} sessions, ${recordings.totalSizeBytes} bytes; expires ${recordings.expiresAt}`,
+    );
+
+    const link = available[0];
+    if (!link?.url) throw new Error('no hour is available');
+    const zip = await download(link.url);
+    try {
+      const { entries, metadata } = await readArchive(zip.path);
+      const audio = entries.filter((e) => e.path !== 'metadata.json');
+      const fileEntries = metadata.sessions.flatMap((s) => s.files);
+      if (zip.size !== link.sizeBytes) throw new Error(`downloaded ${zip.size} bytes, the API said ${link.sizeBytes}`);
+      if (fileEntries.length !== link.fileCount) throw new Error(`metadata lists ${fileEntries.length} files, the API said ${link.fileCount}`);
+      const first = audio.find((e) => e.path.endsWith('.opus'));
+      if (!first) throw new Error('the ZIP holds no .opus file');
+      const opusPath = `${zip.path}.opus`;
+      await extractEntry(zip.path, first.path, opusPath);
+      const probe = await probeAudio(opusPath);
+      say(`downloaded hour ${link.hour}: ${zip.size} bytes, ${audio.length} audio entries + metadata.json (${metadata.totalSessions} sessions)`);
+      say(`  ffprobe ${first.path}: ${probe.formatName}/${probe.codecName}, ${probe.channels} channel, ${Math.round(probe.bitRate / 1000)} kbps, ${probe.durationSeconds.toFixed(1)} s`);
+    } finally {
+      await zip.cleanup();
+    }
+
+    say('done. While the services run, try (this demo stops them on exit; start them with pnpm start:api etc.):');
+    process.stdout.write(
+      [
+        `  curl -s -X POST ${baseUrl}/connect/token -d grant_type=client_credentials -d client_id=${app.clientId} -d client_secret=${app.clientSecret}`,
+        `  curl -s ${baseUrl}/api/external/conversations/daily-audio-recordings/${day} -H "Authorization: Bearer <access_token>"`,
+        `  open ${baseUrl}/admin/queues (user ${config.auth.hostClientId}) and ${baseUrl}/docs`,
+        `  pnpm admin run ${day} --tenant ${tenant.id} --force --wait`,
+        '',
+      ].join('\n'),
+    );
+  } finally {
+    s3.destroy();
+    await knex.destroy();
+  }
+}
+
+async function followRun(client: ApiClient, hostToken: string, runId: string): Promise<RunReportView> {
+  const deadline = Date.now() + 15 * 60_000;
+  let last = '';
+  while (Date.now() < deadline) {
+    const report = await client.expect<RunReportView>(200, 'GET', `/api/host/daily-audio-recordings/runs/${runId}`, hostToken);
+    const done = (report.counts.available ?? 0) + (report.counts.no_data ?? 0) + (report.counts.failed ?? 0);
+    const line = `  round ${report.round}: ${done}/${report.hours.length} tenant-hours done (${report.state})`;
+    if (line !== last) say(line);
+    last = line;
+    if (report.state !== 'queued' && report.state !== 'running') return report;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new Error(`run ${runId} did not finish within 15 minutes`);
+}
+
+async function isPortFree(port: number): Promise<boolean> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolvePort) => {
+    const server = createServer();
+    server.once('error', () => resolvePort(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolvePort(true)));
+  });
+}
+
+try {
+  await main();
+  await cleanUp();
+} catch (error) {
+  process.stderr.write(`demo failed: ${(error as Error).message}\n`);
+  await cleanUp();
+  process.exitCode = 1;
+}
