@@ -23,3 +23,4 @@ export {
   RETENTION_CRON,
   type RetentionDeps,
 } from './maintenance.js';
+export { processArchiveRunJob, processMaintenanceJob } from './processors.js';

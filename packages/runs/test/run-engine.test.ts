@@ -1,0 +1,174 @@
+import { addUtcDays, utcDayOf } from '@dcar/domain';
+import { QueueNames, createLogger, createRedisConnection, putTenant, setDailyAudioFeature, type ArchiveHourJobData } from '@dcar/platform';
+import { createTestEnvironment, waitFor, type TestEnvironment } from '@dcar/testing';
+import { Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  RunRequestError,
+  createRunQueues,
+  getRunReport,
+  processArchiveRunJob,
+  startRun,
+  type RunEngineDeps,
+  type RunQueues,
+  type RunReport,
+} from '../src/index.js';
+import { startFakeArchiveWorker } from './fake-archive-worker.js';
+
+let env: TestEnvironment;
+let connection: Redis;
+let queues: RunQueues;
+let deps: RunEngineDeps;
+let runWorker: Worker;
+let hourWorker: ReturnType<typeof startFakeArchiveWorker>;
+const failing = new Set<string>();
+const failInRoundOne = new Set<string>();
+
+const today = utcDayOf(new Date());
+const yesterday = addUtcDays(today, -1);
+
+beforeAll(async () => {
+  env = await createTestEnvironment();
+  connection = createRedisConnection(env.config.redis.url, 'consumer');
+  queues = createRunQueues(connection, env.redisPrefix);
+  deps = { db: env.knex, queues, logger: createLogger({ service: 'test', level: 'silent' }), now: () => new Date() };
+  runWorker = new Worker(QueueNames.archiveRun, (job) => processArchiveRunJob(deps, job), {
+    connection: createRedisConnection(env.config.redis.url, 'consumer'),
+    prefix: env.redisPrefix,
+    concurrency: 2,
+  });
+  hourWorker = startFakeArchiveWorker({
+    db: env.knex,
+    redisUrl: env.config.redis.url,
+    prefix: env.redisPrefix,
+    shouldFail: (data) =>
+      failing.has(`${data.tenantId}/${data.hour}`) || (data.round === 1 && failInRoundOne.has(data.tenantId)),
+  });
+  for (let i = 0; i < 30; i++) {
+    const id = `t${String(i).padStart(2, '0')}`;
+    await putTenant(env.knex, id, { name: id });
+    await setDailyAudioFeature(env.knex, id, { enabled: true, retentionDays: 3 });
+  }
+  await putTenant(env.knex, 'disabled', { name: 'disabled' });
+  await setDailyAudioFeature(env.knex, 'disabled', { enabled: false, retentionDays: 3 });
+});
+
+afterAll(async () => {
+  await Promise.allSettled([runWorker?.close(), hourWorker?.close()]);
+  await queues?.close();
+  connection?.disconnect();
+  await env?.close();
+});
+
+async function finished(runId: string): Promise<RunReport> {
+  return waitFor(
+    async () => {
+      const report = await getRunReport(env.knex, runId);
+      return report?.finishedAt ? report : undefined;
+    },
+    { timeoutMs: 45_000, what: `run ${runId} to finish` },
+  );
+}
+
+async function rejection(promise: Promise<unknown>): Promise<RunRequestError> {
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(RunRequestError);
+  return error as RunRequestError;
+}
+
+describe('startRun validation', () => {
+  it('refuses malformed days, unfinished days, unknown or disabled tenants and days beyond retention', async () => {
+    const malformed = await rejection(startRun(deps, { utcDay: '2025-02-30', trigger: 'manual' }));
+    expect([malformed.statusCode, malformed.message]).toEqual([400, "Invalid date format for 'utcDay'. Please use the format YYYY-MM-DD."]);
+
+    const unfinished = await rejection(startRun(deps, { utcDay: today, trigger: 'manual' }));
+    expect([unfinished.statusCode, unfinished.message]).toEqual([400, `utcDay must be a past day: ${today} has not ended yet`]);
+
+    const unknown = await rejection(startRun(deps, { utcDay: yesterday, tenantIds: ['t00', 'nobody'], trigger: 'manual' }));
+    expect([unknown.statusCode, unknown.message]).toEqual([404, 'tenant nobody not found']);
+
+    const disabled = await rejection(startRun(deps, { utcDay: yesterday, tenantIds: ['disabled'], trigger: 'manual' }));
+    expect([disabled.statusCode, disabled.message]).toEqual([400, 'the daily audio recordings feature is not enabled for tenant disabled']);
+
+    const old = addUtcDays(today, -4);
+    const beyond = await rejection(startRun(deps, { utcDay: old, tenantIds: ['t00'], trigger: 'manual' }));
+    expect(beyond.statusCode).toBe(400);
+    expect(beyond.message).toBe(
+      `utcDay ${old} is older than tenant t00's retention of 3 day(s): the oldest day that can be generated is ${addUtcDays(today, -3)}`,
+    );
+    expect(await env.knex('archive_runs').count('* as n').first()).toEqual({ n: 0 });
+  });
+});
+
+describe('a run', () => {
+  it('retries failed tenant-hours in later rounds that start only after the previous round ended, and marks what fails three times', async () => {
+    // 10 tenants fail all of round 1 (240 failed children: more than one page of a Redis hash scan);
+    // one tenant-hour fails every time.
+    for (let i = 0; i < 10; i++) failInRoundOne.add(`t${String(i).padStart(2, '0')}`);
+    failing.add('t20/5');
+    const day = addUtcDays(today, -2);
+    const { runId, created } = await startRun(deps, { utcDay: day, trigger: 'manual' });
+    expect(created).toBe(true);
+    const report = await finished(runId);
+
+    expect(report.state).toBe('completed_with_failures');
+    expect(report.tenantCount).toBe(30);
+    expect(report.rounds.map((r) => [r.round, r.jobs, r.failed])).toEqual([
+      [1, 720, 241],
+      [2, 241, 1],
+      [3, 1, 1],
+    ]);
+    expect(report.jobCount).toBe(962);
+    expect(report.counts).toEqual({ pending: 0, available: 719, no_data: 0, failed: 1, expired: 0 });
+    const bad = report.hours.find((h) => h.tenantId === 't20' && h.hour === '05');
+    expect(bad).toEqual({ tenantId: 't20', hour: '05', status: 'failed', attempts: 3, lastError: 'source store unreachable for t20 hour 5 round 3' });
+    const flaky = report.hours.filter((h) => h.tenantId === 't03');
+    expect(flaky.every((h) => h.status === 'available' && h.attempts === 2 && h.lastError === null)).toBe(true);
+    expect(report.hours.filter((h) => h.tenantId === 't29').every((h) => h.attempts === 1)).toBe(true);
+
+    // Round n+1's first job started after the last job of round n had finished.
+    const jobsOf = async (round: number) =>
+      (await queues.archiveHour.getJobs(['completed', 'failed'], 0, -1)).filter(
+        (job): job is Job<ArchiveHourJobData> => job.data.runId === runId && job.data.round === round,
+      );
+    const [r1, r2, r3] = await Promise.all([jobsOf(1), jobsOf(2), jobsOf(3)]);
+    expect([r1.length, r2.length, r3.length]).toEqual([720, 241, 1]);
+    const lastFinished = (jobs: Job[]) => Math.max(...jobs.map((j) => j.finishedOn ?? Infinity));
+    const firstStarted = (jobs: Job[]) => Math.min(...jobs.map((j) => j.processedOn ?? -Infinity));
+    expect(firstStarted(r2)).toBeGreaterThanOrEqual(lastFinished(r1));
+    expect(firstStarted(r3)).toBeGreaterThanOrEqual(lastFinished(r2));
+    failInRoundOne.clear();
+    failing.clear();
+  });
+
+  it('gives one nightly run per day however often it is triggered, and skips available hours unless forced', async () => {
+    const day = addUtcDays(today, -1);
+    const first = await startRun(deps, { utcDay: day, trigger: 'nightly' });
+    const again = await Promise.all([startRun(deps, { utcDay: day, trigger: 'nightly' }), startRun(deps, { utcDay: day, trigger: 'nightly' })]);
+    expect(first).toEqual({ runId: `nightly-${day}`, created: true });
+    expect(again).toEqual([
+      { runId: `nightly-${day}`, created: false },
+      { runId: `nightly-${day}`, created: false },
+    ]);
+    const nightly = await finished(first.runId);
+    expect(nightly.rounds.map((r) => r.jobs)).toEqual([720]);
+    expect(nightly.state).toBe('completed');
+    expect(await env.knex('archive_runs').where({ utc_day: day }).count('* as n').first()).toEqual({ n: 1 });
+
+    const rerun = await finished((await startRun(deps, { utcDay: day, tenantIds: ['t01'], trigger: 'manual' })).runId);
+    expect(rerun.rounds.map((r) => r.jobs)).toEqual([0]);
+    expect(rerun.hours.every((h) => h.status === 'available' && h.attempts === 1)).toBe(true);
+
+    const before = await env.knex('hourly_archives').where({ tenant_id: 't01', utc_day: day, hour: 0 }).first('generated_at');
+    const forced = await finished((await startRun(deps, { utcDay: day, tenantIds: ['t01'], force: true, trigger: 'manual' })).runId);
+    expect(forced.rounds.map((r) => r.jobs)).toEqual([24]);
+    expect(forced.hours.every((h) => h.status === 'available' && h.attempts === 2)).toBe(true);
+    const after = await env.knex('hourly_archives').where({ tenant_id: 't01', utc_day: day, hour: 0 }).first('generated_at', 'last_run_id');
+    expect(after.last_run_id).toBe(forced.runId);
+    expect(after.generated_at.getTime()).toBeGreaterThan(before.generated_at.getTime());
+  });
+});
