@@ -1,0 +1,184 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { archiveKey, formatHour, previousUtcDay } from '@dcar/domain';
+import { createApplication, putTenant, setDailyAudioFeature } from '@dcar/platform';
+import { createTestEnvironment, waitFor, type TestEnvironment } from '@dcar/testing';
+import { generateRealisticDay, seedConversationAudio, type SeededRow } from '@dcar/testing/seed';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiClient, type DailyRecordings, type RunReportView } from '../src/api-client.js';
+import { download, extractEntry, probeAudio, readArchive } from '../src/archive-check.js';
+import { freePort, startService, waitUntilHealthy, type ServiceProcess } from '../src/processes.js';
+
+// The whole system as an operator runs it: api, scheduler and two workers as separate processes
+// on real PostgreSQL, Redis, ffmpeg and S3; one worker is SIGKILLed in the middle of the run.
+
+const TENANTS = ['sys-alpha', 'sys-beta', 'sys-gamma'];
+const day = previousUtcDay(new Date());
+
+let environment: TestEnvironment;
+let logDirectory: string;
+const services: ServiceProcess[] = [];
+const seeded = new Map<string, SeededRow[]>();
+const applications = new Map<string, { clientId: string; clientSecret: string }>();
+let client: ApiClient;
+let workers: Array<{ process: ServiceProcess; metricsPort: number }> = [];
+
+beforeAll(async () => {
+  environment = await createTestEnvironment();
+  logDirectory = await mkdtemp(join(tmpdir(), 'dcar-system-'));
+  const { knex, s3, config } = environment;
+  for (const [index, tenantId] of TENANTS.entries()) {
+    await putTenant(knex, tenantId, { name: tenantId });
+    await setDailyAudioFeature(knex, tenantId, { enabled: true, retentionDays: 3 });
+    const app = await createApplication(knex, tenantId, { name: 'system test' });
+    applications.set(tenantId, { clientId: app.clientId, clientSecret: app.clientSecret });
+    // Eight hours with audio per tenant, the rest empty: the day exercises both outcomes.
+    const busyHours = [0, 3, 7, 9, 12, 14, 18, 23].map((h) => (h + index) % 24);
+    const hours = generateRealisticDay({
+      utcDay: day,
+      seed: index + 11,
+      conversations: 2,
+      messagesPerSession: [2, 4],
+      clipSeconds: [2, 6],
+      emptyHours: Array.from({ length: 24 }, (_, h) => h).filter((h) => !busyHours.includes(h)),
+    });
+    seeded.set(tenantId, await seedConversationAudio({ knex, s3, bucket: config.s3.sourceBucket, tenantId, rows: [...hours.values()].flat() }));
+  }
+
+  const env = { ...environment.env, LOG_LEVEL: 'info', API_PORT: String(await freePort()), SCHEDULER_METRICS_PORT: String(await freePort()) };
+  const api = startService({ service: 'api', env, logDirectory });
+  const scheduler = startService({ service: 'scheduler', env, logDirectory });
+  services.push(api, scheduler);
+  workers = await Promise.all(
+    [1, 2].map(async (n) => {
+      const metricsPort = await freePort();
+      const process = startService({ service: 'worker', name: `worker-${n}`, env: { ...env, WORKER_METRICS_PORT: String(metricsPort) }, logDirectory });
+      services.push(process);
+      return { process, metricsPort };
+    }),
+  );
+  client = new ApiClient(`http://127.0.0.1:${env.API_PORT}`);
+  await Promise.all([
+    waitUntilHealthy(api, `${client.baseUrl}/healthz`),
+    waitUntilHealthy(scheduler, `http://127.0.0.1:${env.SCHEDULER_METRICS_PORT}/healthz`),
+    ...workers.map((w) => waitUntilHealthy(w.process, `http://127.0.0.1:${w.metricsPort}/healthz`)),
+  ]);
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all(services.map((s) => s.stop(10_000)));
+  await environment?.close();
+  if (logDirectory) await rm(logDirectory, { recursive: true, force: true });
+});
+
+async function objectBytes(key: string): Promise<Buffer> {
+  const object = await environment.s3.send(new GetObjectCommand({ Bucket: environment.config.s3.archiveBucket, Key: key }));
+  const directory = await mkdtemp(join(tmpdir(), 'dcar-object-'));
+  try {
+    await pipeline(object.Body as Readable, createWriteStream(join(directory, 'o')));
+    return await readFile(join(directory, 'o'));
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+describe('the whole system', () => {
+  it('survives a worker killed with SIGKILL mid-run: every hour ends available or no_data, every ZIP complete', async () => {
+    const hostToken = await client.token(environment.config.auth.hostClientId, environment.config.auth.hostClientSecret);
+    const { runId } = await client.expect<{ runId: string }>(202, 'POST', '/api/host/daily-audio-recordings/runs', hostToken, { utcDay: day });
+
+    // Kill a worker once the run is visibly under way and unfinished.
+    await waitFor(
+      async () => {
+        const { available = 0, no_data = 0 } = (await client.expect<RunReportView>(200, 'GET', `/api/host/daily-audio-recordings/runs/${runId}`, hostToken)).counts;
+        return available + no_data >= 6 ? true : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 100, what: 'the run to get under way' },
+    );
+    const victim = workers[0]!.process;
+    victim.kill('SIGKILL');
+    expect(await victim.exited).toBe('SIGKILL');
+
+    const report = await waitFor(
+      async () => {
+        const r = await client.expect<RunReportView>(200, 'GET', `/api/host/daily-audio-recordings/runs/${runId}`, hostToken);
+        return r.state === 'queued' || r.state === 'running' ? undefined : r;
+      },
+      { timeoutMs: 240_000, intervalMs: 500, what: 'the run to finish' },
+    );
+    expect(report.state).toBe('completed');
+    expect(report.hours).toHaveLength(TENANTS.length * 24);
+
+    for (const tenantId of TENANTS) {
+      const rows = seeded.get(tenantId)!;
+      const busy = new Set(rows.map((r) => r.recordedAt.getUTCHours()));
+      const archives = await environment.knex('hourly_archives').where({ tenant_id: tenantId, utc_day: day }).orderBy('hour');
+      expect(archives.map((a) => a.hour)).toEqual(Array.from({ length: 24 }, (_, h) => h));
+      for (const archive of archives) {
+        const hourRows = rows.filter((r) => r.recordedAt.getUTCHours() === archive.hour);
+        if (!busy.has(archive.hour)) {
+          expect(archive).toMatchObject({ status: 'no_data', file_count: 0, object_key: null });
+          continue;
+        }
+        expect(archive.status).toBe('available');
+        expect(archive.object_key).toBe(archiveKey(tenantId, day, archive.hour));
+        const bytes = await objectBytes(archive.object_key);
+        expect(bytes.length).toBe(archive.size_bytes);
+        expect(createHash('sha256').update(bytes).digest('hex')).toBe(archive.sha256);
+        const directory = await mkdtemp(join(tmpdir(), 'dcar-zip-'));
+        try {
+          const zipPath = join(directory, 'hour.zip');
+          await pipeline(async function* () {
+            yield bytes;
+          }, createWriteStream(zipPath));
+          const { entries, metadata } = await readArchive(zipPath);
+          const files = metadata.sessions.flatMap((s) => s.files);
+          expect(metadata).toMatchObject({ utcDay: day, hour: formatHour(archive.hour) });
+          expect(files.map((f) => f.messageId).sort((a, b) => a - b)).toEqual(hourRows.map((r) => r.messageId).sort((a, b) => a - b));
+          expect(files.every((f) => f.status === 'converted')).toBe(true);
+          expect(entries.map((e) => e.path).filter((p) => p !== 'metadata.json').sort()).toEqual(
+            metadata.sessions.flatMap((s) => s.files.map((f) => `${s.externalConversationId}/${s.sessionId}/${f.fileName}`)).sort(),
+          );
+          expect(archive.file_count).toBe(hourRows.length);
+        } finally {
+          await rm(directory, { recursive: true, force: true });
+        }
+      }
+    }
+  }, 400_000);
+
+  it('serves the day through the API: token, 24 links, a presigned download, an Opus entry', async () => {
+    const tenantId = TENANTS[1]!;
+    const app = applications.get(tenantId)!;
+    const token = await client.token(app.clientId, app.clientSecret);
+    const recordings = await client.expect<DailyRecordings>(200, 'GET', `/api/external/conversations/daily-audio-recordings/${day}`, token);
+    expect(recordings.links.map((l) => l.hour)).toEqual(Array.from({ length: 24 }, (_, h) => formatHour(h)));
+    const rows = seeded.get(tenantId)!;
+    expect(recordings.totalFiles).toBe(rows.length);
+    expect(recordings.retentionDays).toBe(3);
+    const available = recordings.links.filter((l) => l.status === 'available');
+    expect(available).toHaveLength(new Set(rows.map((r) => r.recordedAt.getUTCHours())).size);
+    expect(available.every((l) => l.url && new URL(l.url).pathname.includes(`/${tenantId}/daily-conversation-audio-recordings/`))).toBe(true);
+
+    const link = available[0]!;
+    const zip = await download(link.url!);
+    try {
+      expect(zip.size).toBe(link.sizeBytes);
+      const { entries, metadata } = await readArchive(zip.path);
+      expect(metadata.sessions.flatMap((s) => s.files)).toHaveLength(link.fileCount);
+      const opus = entries.find((e) => e.path.endsWith('.opus'))!;
+      expect(opus.compressionMethod).toBe(0);
+      await extractEntry(zip.path, opus.path, `${zip.path}.opus`);
+      const probe = await probeAudio(`${zip.path}.opus`);
+      expect(probe).toMatchObject({ formatName: 'ogg', codecName: 'opus', channels: 1 });
+    } finally {
+      await zip.cleanup();
+    }
+  }, 60_000);
+});
