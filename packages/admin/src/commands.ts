@@ -1,4 +1,5 @@
 import type { Command } from './cli.js';
+import { runCommand } from './run-command.js';
 import { appCreate, appList, appRevoke, featureSet, tenantGet, tenantList, tenantPut } from './host-commands.js';
 
 export * from './cli.js';
@@ -12,6 +13,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   'app create': appCreate,
   'app list': appList,
   'app revoke': appRevoke,
+  run: runCommand,
 };
 
 /** Finds the command named by the first one or two words of `argv`; the rest are its arguments. */

@@ -1,0 +1,44 @@
+import { createRedisConnection } from '@dcar/platform';
+import { createRunQueues, getRunReport, startRun, type RunReport } from '@dcar/runs';
+import { parseCommandArgs, type Command } from './cli.js';
+
+const POLL_INTERVAL_MS = 1000;
+
+/** The run without its per-hour list, plus the hours that failed: what an operator reads at the end. */
+function summary(report: RunReport) {
+  const { hours, ...run } = report;
+  return { ...run, failedHours: hours.filter((h) => h.status === 'failed') };
+}
+
+export const runCommand: Command = {
+  usage: 'run <utcDay> [--tenant <tenantId>]... [--force] [--wait]',
+  async run({ config, db, logger, now }, args) {
+    const { values, positionals } = parseCommandArgs(
+      args,
+      { tenant: { type: 'string', multiple: true }, force: { type: 'boolean' }, wait: { type: 'boolean' } },
+      1,
+    );
+    const connection = createRedisConnection(config.redis.url, 'producer');
+    const queues = createRunQueues(connection, config.redis.prefix);
+    try {
+      const { runId, created } = await startRun(
+        { db, queues, logger, now },
+        { utcDay: positionals[0]!, tenantIds: values.tenant, force: values.force ?? false, trigger: 'manual' },
+      );
+      if (!values.wait) return { output: { runId, created } };
+      // The run is carried out by the scheduler and the workers; this only watches its record.
+      for (;;) {
+        const report = await getRunReport(db, runId);
+        if (!report) throw new Error(`run ${runId} disappeared`);
+        if (report.finishedAt) {
+          const failed = report.state !== 'completed' || report.counts.failed > 0;
+          return { output: summary(report), exitCode: failed ? 1 : 0 };
+        }
+        await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+      }
+    } finally {
+      await queues.close();
+      connection.disconnect();
+    }
+  },
+};
