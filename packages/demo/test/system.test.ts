@@ -77,15 +77,11 @@ afterAll(async () => {
   if (logDirectory) await rm(logDirectory, { recursive: true, force: true });
 });
 
-async function objectBytes(key: string): Promise<Buffer> {
+/** Downloads an archive object through the S3 API to `target`; returns its bytes for hashing. */
+async function downloadObject(key: string, target: string): Promise<Buffer> {
   const object = await environment.s3.send(new GetObjectCommand({ Bucket: environment.config.s3.archiveBucket, Key: key }));
-  const directory = await mkdtemp(join(tmpdir(), 'dcar-object-'));
-  try {
-    await pipeline(object.Body as Readable, createWriteStream(join(directory, 'o')));
-    return await readFile(join(directory, 'o'));
-  } finally {
-    await rm(directory, { recursive: true, force: true });
-  }
+  await pipeline(object.Body as Readable, createWriteStream(target));
+  return readFile(target);
 }
 
 describe('the whole system', () => {
@@ -128,15 +124,12 @@ describe('the whole system', () => {
         }
         expect(archive.status).toBe('available');
         expect(archive.object_key).toBe(archiveKey(tenantId, day, archive.hour));
-        const bytes = await objectBytes(archive.object_key);
-        expect(bytes.length).toBe(archive.size_bytes);
-        expect(createHash('sha256').update(bytes).digest('hex')).toBe(archive.sha256);
         const directory = await mkdtemp(join(tmpdir(), 'dcar-zip-'));
         try {
           const zipPath = join(directory, 'hour.zip');
-          await pipeline(async function* () {
-            yield bytes;
-          }, createWriteStream(zipPath));
+          const bytes = await downloadObject(archive.object_key, zipPath);
+          expect(bytes.length).toBe(archive.size_bytes);
+          expect(createHash('sha256').update(bytes).digest('hex')).toBe(archive.sha256);
           const { entries, metadata } = await readArchive(zipPath);
           const files = metadata.sessions.flatMap((s) => s.files);
           expect(metadata).toMatchObject({ utcDay: day, hour: formatHour(archive.hour) });
