@@ -1,0 +1,107 @@
+import { randomUUID } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { createMetricsRegistry, type Config, type Knex, type Logger } from '@dcar/platform';
+import type { RunQueues } from '@dcar/runs';
+import fastifyFormbody from '@fastify/formbody';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import { registerAccessTokens } from './auth/access-tokens.js';
+import { createJwksKeySource, type JwksKeySource } from './auth/jwks.js';
+import { installErrorHandling } from './errors.js';
+import { createApiMetrics, installHttpMetrics } from './metrics.js';
+import { createSigV4Presigner, type Presigner } from './presign.js';
+import { BULL_BOARD_PATH, registerBullBoard } from './routes/bull-board.js';
+import { registerDailyRecordingsRoute } from './routes/daily-recordings.js';
+import { registerHostRoutes } from './routes/host.js';
+import { registerOperationsRoutes } from './routes/operations.js';
+import { registerTokenRoute } from './routes/token.js';
+
+export interface ApiDeps {
+  config: Config;
+  db: Knex;
+  /** Rate-limit counts and readiness; owned by the caller. */
+  redis: Redis;
+  /** The services' own S3 client (S3_ENDPOINT), for readiness. */
+  s3: S3Client;
+  runQueues: RunQueues;
+  logger: Logger;
+  now?: () => Date;
+  /** Default: SigV4 URLs for S3_PUBLIC_ENDPOINT and the archive bucket, valid 24 hours. */
+  presigner?: Presigner;
+  registry?: Registry;
+  /** Default: `{REDIS_PREFIX}:rate-limit:daily-recordings:`. */
+  rateLimitNamespace?: string;
+  jwks?: JwksKeySource;
+}
+
+/** The API as a Fastify instance, from injected clients: main.ts listens with it, tests inject into it. */
+export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
+  const { config } = deps;
+  const now = deps.now ?? (() => new Date());
+  const registry = deps.registry ?? createMetricsRegistry('api');
+  const metrics = createApiMetrics(registry);
+  const presigner =
+    deps.presigner ??
+    createSigV4Presigner({
+      endpoint: config.s3.publicEndpoint,
+      region: config.s3.region,
+      accessKeyId: config.s3.accessKeyId,
+      secretAccessKey: config.s3.secretAccessKey,
+      bucket: config.s3.archiveBucket,
+    });
+  const jwks = deps.jwks ?? (config.auth.external ? createJwksKeySource({ url: config.auth.external.jwksUrl }) : null);
+
+  // Typed as Fastify's logger interface: the instance's type then matches plain FastifyInstance.
+  const loggerInstance: FastifyBaseLogger = deps.logger;
+  const app = Fastify({
+    loggerInstance,
+    genReqId: () => randomUUID(),
+    // Long enough that any garbage day still reaches the handler (and gets the contract's 400, not a 404).
+    routerOptions: { maxParamLength: 1000 },
+    return503OnClosing: true,
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  installErrorHandling(app);
+  installHttpMetrics(app, registry);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: {
+        title: 'Daily Conversation Audio Recordings API',
+        version: '1.0.0',
+        description: 'Hourly archives of every tenant’s conversation audio, with presigned download links; host administration.',
+      },
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          hostBasic: { type: 'http', scheme: 'basic' },
+        },
+      },
+    },
+    transform: ({ schema, url }) => ({ schema: url.startsWith(BULL_BOARD_PATH) ? { ...schema, hide: true } : schema, url }),
+  });
+  await app.register(fastifyFormbody);
+  await registerAccessTokens(app, config.auth, jwks);
+
+  registerTokenRoute(app, { db: deps.db, auth: config.auth });
+  await registerDailyRecordingsRoute(app, {
+    db: deps.db,
+    redis: deps.redis,
+    auth: config.auth,
+    presigner,
+    metrics,
+    now,
+    rateLimitPerHour: config.api.rateLimitPerHour,
+    rateLimitNamespace: deps.rateLimitNamespace ?? `${config.redis.prefix}:rate-limit:daily-recordings:`,
+  });
+  await registerHostRoutes(app, { db: deps.db, auth: config.auth, runQueues: deps.runQueues, logger: deps.logger, now });
+  registerOperationsRoutes(app, { db: deps.db, redis: deps.redis, s3: deps.s3, archiveBucket: config.s3.archiveBucket, registry });
+  await registerBullBoard(app, { queues: deps.runQueues, auth: config.auth });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  return app;
+}

@@ -1,0 +1,40 @@
+import {
+  createKnex,
+  createLogger,
+  createRedisConnection,
+  createS3Client,
+  installShutdown,
+  loadConfigOrExit,
+} from '@dcar/platform';
+import { createRunQueues } from '@dcar/runs';
+import { buildApp } from './app.js';
+
+// Composition root of the API: the only place that reads the environment and builds real clients.
+const config = loadConfigOrExit(process.env);
+const logger = createLogger({ service: 'api', level: config.logLevel });
+
+const db = createKnex(config.databaseUrl);
+// Request-path Redis: fail fast rather than hang a request while Redis is away.
+const redis = createRedisConnection(config.redis.url, 'producer');
+const s3 = createS3Client(config.s3);
+const runQueues = createRunQueues(redis, config.redis.prefix);
+
+const app = await buildApp({ config, db, redis, s3, runQueues, logger });
+app.addHook('onClose', async () => {
+  // Reverse order of creation: nothing below is used once the server stopped taking requests.
+  await runQueues.close();
+  s3.destroy();
+  await redis.quit();
+  await db.destroy();
+});
+
+installShutdown({ logger, timeoutMs: config.shutdownTimeoutMs, steps: () => [{ name: 'http server and its clients', close: () => app.close() }] });
+
+try {
+  const address = await app.listen({ port: config.api.port, host: config.api.host });
+  logger.info({ address, publicStoreEndpoint: config.s3.publicEndpoint }, 'api listening');
+} catch (error) {
+  logger.fatal({ err: error }, 'api could not start');
+  await app.close();
+  process.exit(1);
+}

@@ -1,0 +1,82 @@
+import { createHash, createHmac } from 'node:crypto';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+
+/** Signs GET URLs for objects of one bucket, for the address clients reach. */
+export interface Presigner {
+  presignGet(key: string, signingDate: Date): string;
+}
+
+export const DEFAULT_PRESIGN_EXPIRY_SECONDS = 86_400;
+
+/** The AWS SDK's presigned GET: the reference the in-process presigner is tested and measured against. */
+export function sdkPresignGet(
+  client: S3Client,
+  input: { bucket: string; key: string; signingDate: Date; expiresInSeconds?: number },
+): Promise<string> {
+  return getSignedUrl(client, new GetObjectCommand({ Bucket: input.bucket, Key: input.key }), {
+    expiresIn: input.expiresInSeconds ?? DEFAULT_PRESIGN_EXPIRY_SECONDS,
+    signingDate: input.signingDate,
+  });
+}
+
+/** RFC 3986 unreserved characters stay, everything else is percent-encoded, as SigV4 requires. */
+function uriEncode(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+function hmac(key: Buffer | string, data: string): Buffer {
+  return createHmac('sha256', key).update(data, 'utf8').digest();
+}
+
+/**
+ * SigV4 query-string presigning for path-style GETs, computed with node:crypto. The SDK spends
+ * ~0.4 ms per URL resolving credentials, endpoint and middleware and re-deriving the signing key;
+ * a day's 24 links need one signing key (derived once per UTC date) and 24 HMACs. Produces the
+ * same bytes as `getSignedUrl` for the same inputs and time (tested).
+ */
+export function createSigV4Presigner(options: {
+  endpoint: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  bucket: string;
+  expiresInSeconds?: number;
+}): Presigner {
+  const endpoint = new URL(options.endpoint);
+  const origin = `${endpoint.protocol}//${endpoint.host}`;
+  const basePath = endpoint.pathname.replace(/\/+$/, '');
+  const host = endpoint.host;
+  const expires = String(options.expiresInSeconds ?? DEFAULT_PRESIGN_EXPIRY_SECONDS);
+  const bucketPath = `${basePath}/${uriEncode(options.bucket)}/`;
+  let cachedDate = '';
+  let cachedSigningKey: Buffer = Buffer.alloc(0);
+
+  const signingKeyFor = (date: string): Buffer => {
+    if (date !== cachedDate) {
+      const dateKey = hmac(`AWS4${options.secretAccessKey}`, date);
+      cachedSigningKey = hmac(hmac(hmac(dateKey, options.region), 's3'), 'aws4_request');
+      cachedDate = date;
+    }
+    return cachedSigningKey;
+  };
+
+  return {
+    presignGet(key, signingDate) {
+      const amzDate = signingDate.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+      const date = amzDate.slice(0, 8);
+      const scope = `${date}/${options.region}/s3/aws4_request`;
+      const path = bucketPath + key.split('/').map(uriEncode).join('/');
+      // Parameters in canonical (byte) order, so the signed query and the URL's query are one string.
+      const query =
+        'X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Content-Sha256=UNSIGNED-PAYLOAD' +
+        `&X-Amz-Credential=${uriEncode(`${options.accessKeyId}/${scope}`)}&X-Amz-Date=${amzDate}` +
+        `&X-Amz-Expires=${expires}&X-Amz-SignedHeaders=host&x-id=GetObject`;
+      const canonicalRequest = `GET\n${path}\n${query}\nhost:${host}\n\nhost\nUNSIGNED-PAYLOAD`;
+      const stringToSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${createHash('sha256').update(canonicalRequest, 'utf8').digest('hex')}`;
+      const signature = createHmac('sha256', signingKeyFor(date)).update(stringToSign, 'utf8').digest('hex');
+      const signedQuery = query.replace('&X-Amz-SignedHeaders', `&X-Amz-Signature=${signature}&X-Amz-SignedHeaders`);
+      return `${origin}${path}?${signedQuery}`;
+    },
+  };
+}

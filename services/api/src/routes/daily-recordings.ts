@@ -1,0 +1,192 @@
+import {
+  ContractError,
+  ContractMessages,
+  Scopes,
+  isBeyondRetention,
+  isFutureUtcDay,
+  parseUtcDay,
+} from '@dcar/domain';
+import type { Config, Knex } from '@dcar/platform';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import fastifyRateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import { Type } from 'typebox';
+import { authenticate, type Principal } from '../auth/access-tokens.js';
+import { buildDailyReport, dayGeneratedAt, type HourlyArchiveRow } from '../daily-report.js';
+import { dailyRecordingOutcome, type ApiMetrics } from '../metrics.js';
+import type { Presigner } from '../presign.js';
+
+export const DAILY_RECORDINGS_PATH = '/api/external/conversations/daily-audio-recordings/:utcDay';
+
+const Link = Type.Object({
+  hour: Type.String({ description: '"00" to "23"' }),
+  url: Type.Union([Type.String(), Type.Null()], { description: 'Presigned GET of the hour’s ZIP, valid 24 hours; null unless available' }),
+  sessionCount: Type.Integer(),
+  fileCount: Type.Integer(),
+  sizeBytes: Type.Integer(),
+  status: Type.Union([Type.Literal('available'), Type.Literal('no_data'), Type.Literal('pending'), Type.Literal('failed')]),
+});
+
+const DailyRecordings = Type.Object({
+  date: Type.String(),
+  totalSessions: Type.Integer(),
+  totalFiles: Type.Integer(),
+  totalSizeBytes: Type.Integer(),
+  generatedAt: Type.Union([Type.String(), Type.Null()]),
+  retentionDays: Type.Integer(),
+  expiresAt: Type.Union([Type.String(), Type.Null()]),
+  links: Type.Array(Link, { minItems: 24, maxItems: 24 }),
+});
+
+const ErrorBody = Type.Object({ error: Type.String() });
+
+/** What the checks before the rate limit established; the handler reads it. */
+interface TenantAccess {
+  principal: Principal;
+  tenantId: string;
+  retentionDays: number;
+}
+
+const accessByRequest = new WeakMap<FastifyRequest, TenantAccess>();
+const principalByRequest = new WeakMap<FastifyRequest, Principal>();
+
+export interface DailyRecordingsDeps {
+  db: Knex;
+  redis: Redis;
+  auth: Config['auth'];
+  presigner: Presigner;
+  metrics: ApiMetrics;
+  now: () => Date;
+  rateLimitPerHour: number;
+  /** Prefix of the limit's Redis keys: every replica on one Redis must use the same one to share the count. */
+  rateLimitNamespace: string;
+}
+
+interface AccessRow {
+  enabled: boolean | null;
+  retention_days: number | null;
+  client_tenant_id: string | null;
+}
+
+/**
+ * The tenant's feature settings and, for an application's own token, whether that application still
+ * exists unrevoked for the token's tenant: one round trip for both.
+ */
+async function loadAccess(db: Knex, principal: Principal): Promise<AccessRow> {
+  const { rows } = (await db.raw(
+    `select
+       (select daily_audio_recordings_enabled from tenant_feature_settings where tenant_id = :tenant) as enabled,
+       (select retention_days from tenant_feature_settings where tenant_id = :tenant) as retention_days,
+       (select tenant_id from api_clients where client_id = :client and revoked_at is null) as client_tenant_id`,
+    { tenant: principal.tenantId ?? '', client: principal.issuer === 'own' ? principal.clientId : '' },
+  )) as { rows: AccessRow[] };
+  return rows[0] ?? { enabled: null, retention_days: null, client_tenant_id: null };
+}
+
+/** Token (401), scope (403), feature (403): in the contract's order, before the rate limit counts anything. */
+async function authorizeTenant(deps: DailyRecordingsDeps, request: FastifyRequest): Promise<void> {
+  const principal = await authenticate(request, deps.auth);
+  principalByRequest.set(request, principal);
+  const access = await loadAccess(deps.db, principal);
+  // An application's token dies with the application: revoked (or moved) clients are refused like a bad token.
+  if (principal.issuer === 'own' && principal.tenantId !== null && access.client_tenant_id !== principal.tenantId) {
+    throw new ContractError(401, ContractMessages.unauthorized);
+  }
+  if (!principal.scopes.has(Scopes.external) || principal.tenantId === null) throw new ContractError(403, ContractMessages.missingScope);
+  if (!access.enabled || access.retention_days === null) throw new ContractError(403, ContractMessages.featureDisabled);
+  accessByRequest.set(request, { principal, tenantId: principal.tenantId, retentionDays: access.retention_days });
+}
+
+/**
+ * Every call is recorded, whatever its outcome, before the answer leaves: if the record cannot be
+ * written, links are not handed out (a 500 instead), so no download goes unaccounted for.
+ */
+async function recordAccess(db: Knex, request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+  const principal = principalByRequest.get(request);
+  const utcDay = (request.params as { utcDay?: unknown } | undefined)?.utcDay;
+  try {
+    await db('access_audit_log').insert({
+      tenant_id: principal?.tenantId ?? null,
+      client_id: principal?.clientId ?? null,
+      utc_day: typeof utcDay === 'string' ? utcDay.slice(0, 64) : null,
+      status_code: reply.statusCode,
+      remote_address: request.ip,
+      user_agent: request.headers['user-agent']?.slice(0, 512) ?? null,
+      request_id: request.id,
+    });
+    return payload;
+  } catch (error) {
+    request.log.error({ err: error, tenantId: principal?.tenantId }, 'access audit record could not be written');
+    if (reply.statusCode >= 400) return payload;
+    reply.code(500).header('content-type', 'application/json; charset=utf-8');
+    return JSON.stringify({ error: ContractMessages.internal });
+  }
+}
+
+/** `GET /api/external/conversations/daily-audio-recordings/{utcDay}` (CONTRACT §4.2). */
+export async function registerDailyRecordingsRoute(app: FastifyInstance, deps: DailyRecordingsDeps): Promise<void> {
+  // The limit is per tenant, in Redis, shared by all replicas. It runs as the route's preHandler,
+  // after the onRequest checks, so refused tokens and disabled tenants never use up a tenant's quota.
+  await app.register(fastifyRateLimit, {
+    global: false,
+    max: deps.rateLimitPerHour,
+    timeWindow: 3_600_000,
+    redis: deps.redis,
+    nameSpace: deps.rateLimitNamespace,
+    skipOnError: false,
+    keyGenerator: (request) => accessByRequest.get(request)?.tenantId ?? '',
+    // Thrown by the plugin and rendered by the error handler, which answers exactly `{ "error": ... }`.
+    errorResponseBuilder: () => new ContractError(429, ContractMessages.rateLimited),
+  });
+  const rateLimit = app.rateLimit();
+
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
+    DAILY_RECORDINGS_PATH,
+    {
+      schema: {
+        tags: ['external'],
+        summary: 'The 24 hourly archives of a UTC day, with presigned download URLs',
+        security: [{ bearerAuth: [] }],
+        // Only a string here: the date is checked in the handler, after token, scope, feature and limit.
+        params: Type.Object({ utcDay: Type.String({ description: 'UTC day, YYYY-MM-DD' }) }),
+        response: { 200: DailyRecordings, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 429: ErrorBody, 500: ErrorBody },
+      },
+      onRequest: async (request) => authorizeTenant(deps, request),
+      preHandler: rateLimit,
+      onSend: async (request, reply, payload) => recordAccess(deps.db, request, reply, payload),
+      onResponse: async (_request, reply) => {
+        deps.metrics.dailyRecordingRequests.inc({ outcome: dailyRecordingOutcome(reply.statusCode) });
+      },
+    },
+    async (request) => {
+      const access = accessByRequest.get(request);
+      if (!access) throw new Error('daily recordings handler reached without an authorized tenant');
+      const now = deps.now();
+      const day = parseUtcDay(request.params.utcDay);
+      if (!day) throw new ContractError(400, ContractMessages.invalidDay);
+      if (isFutureUtcDay(day, now)) throw new ContractError(400, ContractMessages.futureDay);
+
+      const rows = (await deps
+        .db('hourly_archives')
+        .select('hour', 'status', 'session_count', 'file_count', 'size_bytes', 'object_key', 'generated_at')
+        .where({ tenant_id: access.tenantId, utc_day: day })) as HourlyArchiveRow[];
+      const expired = rows.some((row) => row.status === 'expired');
+      if (expired || isBeyondRetention({ day, generatedAt: dayGeneratedAt(rows), retentionDays: access.retentionDays, now })) {
+        throw new ContractError(404, ContractMessages.beyondRetention);
+      }
+
+      const log = request.log.child({ tenantId: access.tenantId, utcDay: day, clientId: access.principal.clientId });
+      const report = buildDailyReport({
+        tenantId: access.tenantId,
+        day,
+        rows,
+        retentionDays: access.retentionDays,
+        sign: (key) => deps.presigner.presignGet(key, now),
+        onKeyMismatch: (hour, storedKey) => log.error({ hour, storedKey }, 'archive row points at a key outside the tenant’s own: not signed'),
+      });
+      log.info({ available: report.links.filter((l) => l.status === 'available').length }, 'daily recording links served');
+      return report;
+    },
+  );
+}

@@ -1,0 +1,70 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Config, Knex } from '@dcar/platform';
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import type { OwnTokenClaims } from '../auth/access-tokens.js';
+import { OAuthError, createClientAuthenticator, grantScopes, readClientCredentials } from '../auth/client-credentials.js';
+
+const TokenRequest = Type.Object(
+  {
+    grant_type: Type.Optional(Type.String({ description: 'Must be client_credentials.' })),
+    client_id: Type.Optional(Type.String()),
+    client_secret: Type.Optional(Type.String()),
+    scope: Type.Optional(Type.String({ description: 'Space-separated scopes; a subset of the client’s scopes.' })),
+  },
+  { additionalProperties: true },
+);
+
+const TokenResponse = Type.Object({
+  access_token: Type.String(),
+  token_type: Type.Literal('Bearer'),
+  expires_in: Type.Integer(),
+  scope: Type.String(),
+});
+
+const OAuthErrorBody = Type.Object({ error: Type.String() });
+
+/** `POST /connect/token`: OAuth2 client credentials grant (RFC 6749 §4.4), errors as §5.2. */
+export function registerTokenRoute(app: FastifyInstance, deps: { db: Knex; auth: Config['auth'] }): void {
+  const authenticateClient = createClientAuthenticator(deps.db, deps.auth);
+
+  app.withTypeProvider<TypeBoxTypeProvider>().post(
+    '/connect/token',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Issue an access token (OAuth2 client credentials)',
+        consumes: ['application/x-www-form-urlencoded'],
+        body: TokenRequest,
+        response: { 200: TokenResponse, 400: OAuthErrorBody, 401: OAuthErrorBody, 500: OAuthErrorBody },
+      },
+      // Every refusal on this route is an RFC 6749 error code, including unparsable or repeated parameters.
+      errorHandler: (error, request, reply) => {
+        const oauth = error instanceof OAuthError ? error : null;
+        const status = oauth?.statusCode ?? ((error as { statusCode?: number }).statusCode ?? 500);
+        if (!oauth && status >= 500) {
+          request.log.error({ err: error }, 'token request failed');
+          return reply.code(500).send({ error: 'server_error' });
+        }
+        if (oauth?.code === 'invalid_client') reply.header('www-authenticate', 'Basic realm="dcar", charset="UTF-8"');
+        return reply.code(oauth ? oauth.statusCode : 400).send({ error: oauth?.code ?? 'invalid_request' });
+      },
+    },
+    async (request, reply) => {
+      reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+      // A parameter sent twice arrives as an array and fails the schema: RFC 6749 §3.2 forbids repeating them.
+      const body = request.body;
+      if (!body.grant_type) throw new OAuthError(400, 'invalid_request');
+      if (body.grant_type !== 'client_credentials') throw new OAuthError(400, 'unsupported_grant_type');
+      const credentials = readClientCredentials(request.headers.authorization, body);
+      if (!credentials) throw new OAuthError(401, 'invalid_client');
+      const client = await authenticateClient(credentials.clientId, credentials.clientSecret);
+      const scopes = grantScopes(body.scope, client.allowedScopes);
+      const claims: OwnTokenClaims = { sub: client.clientId, scope: scopes.join(' ') };
+      if (client.tenantId) claims.tenant_id = client.tenantId;
+      const accessToken = app.jwt.sign(claims);
+      request.log.info({ clientId: client.clientId, tenantId: client.tenantId, scope: claims.scope }, 'access token issued');
+      return { access_token: accessToken, token_type: 'Bearer' as const, expires_in: deps.auth.tokenTtlSeconds, scope: claims.scope };
+    },
+  );
+}
