@@ -1,0 +1,285 @@
+import { rm } from 'node:fs/promises';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { archiveKey, parseUtcDay, type ArchiveMetadata } from '@dcar/domain';
+import { createS3Client, loadConfig, type ArchiveHourJobData } from '@dcar/platform';
+import { createTestEnvironment, type TestEnvironment } from '@dcar/testing';
+import { seedConversationAudio, type SeedRow, type SeededRow } from '@dcar/testing/seed';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { objectExists, probe, processorFor, readZipObject, sha256 } from './helpers.js';
+
+const DAY = parseUtcDay('2025-12-12')!;
+const TENANT = 'tenant-acme';
+const OTHER_TENANT = 'tenant-other';
+
+let env: TestEnvironment;
+const directories: string[] = [];
+
+beforeAll(async () => {
+  env = await createTestEnvironment();
+});
+afterAll(async () => {
+  await Promise.all(directories.map((directory) => rm(directory, { recursive: true, force: true })));
+  await env?.close();
+});
+
+function job(hour: number, overrides: Partial<ArchiveHourJobData> = {}): ArchiveHourJobData {
+  return { runId: 'run-1', tenantId: TENANT, utcDay: DAY, hour, round: 1, force: false, ...overrides };
+}
+
+async function archiveRow(tenantId: string, hour: number) {
+  return env.knex('hourly_archives').where({ tenant_id: tenantId, utc_day: DAY, hour }).first();
+}
+
+async function seed(tenantId: string, rows: SeedRow[]): Promise<SeededRow[]> {
+  return seedConversationAudio({ knex: env.knex, s3: env.s3, bucket: env.config.s3.sourceBucket, tenantId, rows });
+}
+
+const at = (time: string) => new Date(`${DAY}T${time}Z`);
+
+describe('an hour of mixed sources', () => {
+  let seeded: SeededRow[];
+
+  beforeAll(async () => {
+    // Deliberately seeded out of archive order: the worker must sort by conversation, session, time, message id.
+    seeded = await seed(TENANT, [
+      { externalConversationId: 'conv-b', sessionId: 'session-2', messageId: 30, type: 'agent_tts', recordedAt: at('14:30:00'), format: 'mp3', sampleRate: 22050, seconds: 4 },
+      { externalConversationId: 'conv-a', sessionId: 'session-1', messageId: 11, type: 'user_audio', recordedAt: at('14:05:03'), format: 'wav_pcm', sampleRate: 8000, seconds: 3 },
+      { externalConversationId: 'conv-a', sessionId: 'session-1', messageId: 10, type: 'agent_tts', recordedAt: at('14:05:00'), format: 'wav_pcm', sampleRate: 16000, seconds: 3 },
+      { externalConversationId: 'conv-a', sessionId: 'session-1', messageId: 12, type: 'agent_tts', recordedAt: at('14:05:09'), format: 'wav_pcm', sampleRate: 48000, channels: 2, seconds: 5 },
+      { externalConversationId: 'conv-a', sessionId: 'session-1', messageId: 13, type: 'user_audio', recordedAt: at('14:05:15'), format: 'wav_mulaw', sampleRate: 8000, seconds: 6 },
+      { externalConversationId: 'conv-a', sessionId: 'session-1', messageId: 14, type: 'agent_tts', recordedAt: at('14:05:15'), format: 'ogg_vorbis', sampleRate: 24000, seconds: 3 },
+      { externalConversationId: 'conv-b', sessionId: 'session-2', messageId: 31, type: 'user_audio', recordedAt: at('14:30:05'), format: 'webm_opus', seconds: 2 },
+      { externalConversationId: 'conv-b', sessionId: 'session-2', messageId: 32, type: 'user_audio', recordedAt: at('14:30:09'), format: 'wav_pcm', seconds: 2, omitObject: true },
+      { externalConversationId: 'conv-b', sessionId: 'session-2', messageId: 33, type: 'agent_tts', recordedAt: at('14:30:12'), format: 'mp3', seconds: 2, content: Buffer.from('this is not audio at all, just text '.repeat(40)) },
+      { externalConversationId: 'conv-b', sessionId: 'session-3', messageId: 40, type: 'user_audio', recordedAt: at('14:00:00.000'), format: 'wav_pcm', seconds: 2, content: Buffer.alloc(0) },
+      { externalConversationId: 'conv-b', sessionId: 'session-3', messageId: 41, type: 'agent_tts', recordedAt: at('14:59:59.999'), format: 'ogg_vorbis', seconds: 2 },
+      // The neighbouring hours' edges and another tenant's recordings stay out of this hour.
+      { externalConversationId: 'conv-a', sessionId: 'session-1', messageId: 9, type: 'user_audio', recordedAt: at('13:59:59.999'), format: 'wav_pcm', seconds: 2 },
+      { externalConversationId: 'conv-c', sessionId: 'session-9', messageId: 90, type: 'user_audio', recordedAt: at('15:00:00.000'), format: 'wav_pcm', seconds: 2 },
+    ]);
+    await seed(OTHER_TENANT, [
+      { externalConversationId: 'conv-a', sessionId: 'session-1', messageId: 10, type: 'agent_tts', recordedAt: at('14:10:00'), format: 'wav_pcm', seconds: 2 },
+      { externalConversationId: 'conv-z', sessionId: 'session-z', messageId: 99, type: 'agent_tts', recordedAt: at('14:20:00'), format: 'mp3', seconds: 2 },
+    ]);
+  });
+
+  it('gives a ZIP whose entries, order, metadata and audio are exactly as the contract says', async () => {
+    const { processor, registry } = processorFor(env);
+    const before = Date.now();
+    const summary = await processor(job(14), { jobId: 'job-14', signal: new AbortController().signal });
+    const key = archiveKey(TENANT, DAY, 14);
+    expect(key).toBe('tenant-acme/daily-conversation-audio-recordings/2025/12/12/14.zip');
+    expect(summary).toMatchObject({ outcome: 'available', objectKey: key, fileCount: 11, sessionCount: 3, files: { converted: 8, missing: 1, unconvertible: 2 } });
+
+    const { entries, bytes, directory } = await readZipObject(env.s3, env.config.s3.archiveBucket, key);
+    directories.push(directory);
+    expect(entries.map((entry) => entry.name)).toEqual([
+      'conv-a/session-1/message_10_agent_tts.opus',
+      'conv-a/session-1/message_11_user_audio.opus',
+      'conv-a/session-1/message_12_agent_tts.opus',
+      'conv-a/session-1/message_13_user_audio.opus',
+      'conv-a/session-1/message_14_agent_tts.opus',
+      'conv-b/session-2/message_30_agent_tts.opus',
+      'conv-b/session-2/message_31_user_audio.opus',
+      'conv-b/session-2/message_33_agent_tts.mp3',
+      'conv-b/session-3/message_40_user_audio.wav',
+      'conv-b/session-3/message_41_agent_tts.opus',
+      'metadata.json',
+    ]);
+    for (const entry of entries.filter((e) => e.name.endsWith('.opus') || e.name.endsWith('.mp3') || e.name.endsWith('.wav'))) {
+      expect(entry.compressionMethod, entry.name).toBe(0);
+    }
+
+    const byMessage = new Map(seeded.map((row) => [row.messageId, row]));
+    const durations: Record<string, number> = {};
+    for (const entry of entries.filter((e) => e.name.endsWith('.opus'))) {
+      const audio = await probe(entry.content, directory);
+      expect(audio, entry.name).toMatchObject({ formatName: 'ogg', codecName: 'opus', channels: 1, sampleRate: 48000 });
+      durations[entry.name] = audio.durationSeconds;
+      // Constrained VBR at 24 kbps, Ogg framing included.
+      expect(audio.bitRate, entry.name).toBeGreaterThan(18_000);
+      expect(audio.bitRate, entry.name).toBeLessThan(30_000);
+    }
+    expect(durations['conv-a/session-1/message_13_user_audio.opus']).toBeCloseTo(6, 1);
+    expect(durations['conv-a/session-1/message_12_agent_tts.opus']).toBeCloseTo(5, 1);
+    // Unconvertible sources are kept byte for byte under their original extension.
+    expect(entries.find((e) => e.name.endsWith('message_33_agent_tts.mp3'))?.content.equals(byMessage.get(33)?.content as Buffer)).toBe(true);
+    expect(entries.find((e) => e.name.endsWith('message_40_user_audio.wav'))?.content.length).toBe(0);
+
+    const metadata = JSON.parse(entries.at(-1)!.content.toString('utf8')) as ArchiveMetadata;
+    const file = (messageId: number, fileName: string, status: string) => {
+      const row = byMessage.get(messageId)!;
+      return {
+        fileName,
+        originalPath: row.storagePath,
+        messageId,
+        type: row.type,
+        timestamp: row.recordedAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        originalSizeBytes: row.sizeBytes,
+        status,
+      };
+    };
+    expect(metadata).toEqual({
+      generatedAt: metadata.generatedAt,
+      utcDay: '2025-12-12',
+      hour: '14',
+      totalSessions: 3,
+      totalFiles: 11,
+      sessions: [
+        {
+          externalConversationId: 'conv-a',
+          sessionId: 'session-1',
+          files: [
+            file(10, 'message_10_agent_tts.opus', 'converted'),
+            file(11, 'message_11_user_audio.opus', 'converted'),
+            file(12, 'message_12_agent_tts.opus', 'converted'),
+            file(13, 'message_13_user_audio.opus', 'converted'),
+            file(14, 'message_14_agent_tts.opus', 'converted'),
+          ],
+        },
+        {
+          externalConversationId: 'conv-b',
+          sessionId: 'session-2',
+          files: [
+            file(30, 'message_30_agent_tts.opus', 'converted'),
+            file(31, 'message_31_user_audio.opus', 'converted'),
+            file(32, 'message_32_user_audio.opus', 'missing'),
+            file(33, 'message_33_agent_tts.mp3', 'unconvertible'),
+          ],
+        },
+        {
+          externalConversationId: 'conv-b',
+          sessionId: 'session-3',
+          files: [file(40, 'message_40_user_audio.wav', 'unconvertible'), file(41, 'message_41_agent_tts.opus', 'converted')],
+        },
+      ],
+    });
+    expect(metadata.generatedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect(new Date(metadata.generatedAt).getTime()).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+
+    const row = await archiveRow(TENANT, 14);
+    expect(row).toMatchObject({
+      status: 'available',
+      object_key: key,
+      sha256: sha256(bytes),
+      size_bytes: bytes.length,
+      file_count: 11,
+      session_count: 3,
+      attempts: 1,
+      last_error: null,
+      last_run_id: 'run-1',
+    });
+    expect((row.generated_at as Date).toISOString().replace('.000Z', 'Z')).toBe(metadata.generatedAt);
+
+    const exposition = await registry.metrics();
+    expect(exposition).toMatch(/dcar_worker_files_total\{status="converted"\} 8/);
+    expect(exposition).toMatch(/dcar_worker_files_total\{status="missing"\} 1/);
+    expect(exposition).toMatch(/dcar_worker_files_total\{status="unconvertible"\} 2/);
+    expect(exposition).toMatch(/dcar_worker_jobs_total\{outcome="available"\} 1/);
+  });
+
+  it('keeps the 13:59:59.999 recording in hour 13 and never mixes tenants', async () => {
+    const { processor } = processorFor(env);
+    await processor(job(13), { jobId: 'job-13', signal: new AbortController().signal });
+    const thirteen = await readZipObject(env.s3, env.config.s3.archiveBucket, archiveKey(TENANT, DAY, 13));
+    directories.push(thirteen.directory);
+    expect(thirteen.entries.map((e) => e.name)).toEqual(['conv-a/session-1/message_9_user_audio.opus', 'metadata.json']);
+
+    await processor(job(14, { tenantId: OTHER_TENANT }), { jobId: 'job-other', signal: new AbortController().signal });
+    const other = await readZipObject(env.s3, env.config.s3.archiveBucket, archiveKey(OTHER_TENANT, DAY, 14));
+    directories.push(other.directory);
+    expect(other.entries.map((e) => e.name)).toEqual(['conv-a/session-1/message_10_agent_tts.opus', 'conv-z/session-z/message_99_agent_tts.opus', 'metadata.json']);
+    const metadata = JSON.parse(other.entries.at(-1)!.content.toString('utf8')) as ArchiveMetadata;
+    expect(metadata.sessions.flatMap((s) => s.files.map((f) => f.originalPath)).every((path) => path.startsWith(`${OTHER_TENANT}/`))).toBe(true);
+    expect((await archiveRow(OTHER_TENANT, 14)).file_count).toBe(2);
+  });
+
+  it('does no work again for an available hour unless forced, and a forced run replaces the archive', async () => {
+    const key = archiveKey(TENANT, DAY, 14);
+    const first = await archiveRow(TENANT, 14);
+    const { processor } = processorFor(env, { now: () => new Date('2025-12-13T03:00:00.400Z') });
+    const skipped = await processor(job(14, { runId: 'run-2' }), { jobId: 'job-skip', signal: new AbortController().signal });
+    expect(skipped).toEqual({ outcome: 'skipped', status: 'available' });
+    expect(await archiveRow(TENANT, 14)).toEqual(first);
+
+    const forced = await processor(job(14, { runId: 'run-3', force: true }), { jobId: 'job-force', signal: new AbortController().signal });
+    expect(forced).toMatchObject({ outcome: 'available', fileCount: 11 });
+    const again = await readZipObject(env.s3, env.config.s3.archiveBucket, key);
+    directories.push(again.directory);
+    const metadata = JSON.parse(again.entries.at(-1)!.content.toString('utf8')) as ArchiveMetadata;
+    expect(metadata.generatedAt).toBe('2025-12-13T03:00:00Z');
+    expect(await archiveRow(TENANT, 14)).toMatchObject({ status: 'available', attempts: 2, last_run_id: 'run-3', sha256: sha256(again.bytes), size_bytes: again.bytes.length });
+  });
+});
+
+describe('an hour without recordings', () => {
+  it('records no_data, uploads nothing and removes an archive left from an earlier generation', async () => {
+    const key = archiveKey(TENANT, DAY, 3);
+    await env.s3.send(new PutObjectCommand({ Bucket: env.config.s3.archiveBucket, Key: key, Body: Buffer.from('old archive') }));
+    await env.knex('hourly_archives').insert({ tenant_id: TENANT, utc_day: DAY, hour: 3, status: 'pending' });
+    const { processor } = processorFor(env);
+    const summary = await processor(job(3), { jobId: 'job-3', signal: new AbortController().signal });
+    expect(summary).toEqual({ outcome: 'no_data' });
+    expect(await objectExists(env.s3, env.config.s3.archiveBucket, key)).toBe(false);
+    expect(await archiveRow(TENANT, 3)).toMatchObject({ status: 'no_data', object_key: null, file_count: 0, session_count: 0, size_bytes: 0, attempts: 1, last_run_id: 'run-1' });
+  });
+});
+
+describe('a store that fails', () => {
+  it('fails the job, leaves no object and keeps an available archive available', async () => {
+    const hour = 20;
+    await seed(TENANT, [{ externalConversationId: 'conv-f', sessionId: 's', messageId: 1, type: 'agent_tts', recordedAt: at('20:10:00'), format: 'wav_pcm', seconds: 2 }]);
+    await env.knex('hourly_archives').insert({
+      tenant_id: TENANT, utc_day: DAY, hour, status: 'available', object_key: 'earlier', sha256: 'abc', size_bytes: 10, file_count: 1, session_count: 1, attempts: 1,
+    });
+    // A source bucket that does not exist is an error of the store, not a missing file.
+    const { processor } = processorFor(env, { buckets: { source: 'no-such-source-bucket', archive: env.config.s3.archiveBucket } });
+    await expect(processor(job(hour, { force: true }), { jobId: 'job-f', signal: new AbortController().signal })).rejects.toThrow();
+    expect(await objectExists(env.s3, env.config.s3.archiveBucket, archiveKey(TENANT, DAY, hour))).toBe(false);
+    const row = await archiveRow(TENANT, hour);
+    expect(row).toMatchObject({ status: 'available', object_key: 'earlier', attempts: 2 });
+    expect(row.last_error).toMatch(/NoSuchBucket/);
+
+    // An unreachable store: the network error fails the job too.
+    const unreachable = createS3Client(loadConfig({ ...env.env, S3_ENDPOINT: 'http://127.0.0.1:9' }).s3);
+    const { processor: cutOff } = processorFor(env, { s3: unreachable });
+    await expect(cutOff(job(hour, { force: true }), { jobId: 'job-g', signal: new AbortController().signal })).rejects.toThrow();
+    unreachable.destroy();
+    expect(await archiveRow(TENANT, hour)).toMatchObject({ status: 'available', attempts: 3 });
+  });
+});
+
+describe('an hour of 1,000 short clips', () => {
+  it('archives every clip, in order, with one metadata entry each', async () => {
+    const hour = 9;
+    const formats = ['wav_pcm', 'wav_mulaw', 'mp3', 'ogg_vorbis'] as const;
+    const rows: SeedRow[] = Array.from({ length: 1000 }, (_, i) => ({
+      externalConversationId: `conv-${String(Math.floor(i / 50)).padStart(2, '0')}`,
+      sessionId: `session-${Math.floor(i / 10) % 5}`,
+      messageId: 100_000 + i,
+      type: i % 2 === 0 ? 'agent_tts' : 'user_audio',
+      recordedAt: new Date(at('09:00:00').getTime() + i * 3000),
+      format: formats[i % formats.length]!,
+      seconds: 1,
+      seed: (i % 3) + 1,
+    }));
+    await seed(TENANT, rows);
+    const { processor, metrics } = processorFor(env);
+    const summary = await processor(job(hour), { jobId: 'job-1000', signal: new AbortController().signal });
+    expect(summary).toMatchObject({ outcome: 'available', fileCount: 1000, sessionCount: 100, files: { converted: 1000, missing: 0, unconvertible: 0 } });
+    const { entries, directory } = await readZipObject(env.s3, env.config.s3.archiveBucket, archiveKey(TENANT, DAY, hour));
+    directories.push(directory);
+    expect(entries).toHaveLength(1001);
+    const expected = [...rows]
+      .sort((a, b) => a.externalConversationId.localeCompare(b.externalConversationId) || a.sessionId.localeCompare(b.sessionId) || a.recordedAt.getTime() - b.recordedAt.getTime())
+      .map((row) => `${row.externalConversationId}/${row.sessionId}/message_${row.messageId}_${row.type}.opus`);
+    expect(entries.slice(0, -1).map((e) => e.name)).toEqual(expected);
+    expect(entries.slice(0, -1).every((e) => e.content.subarray(0, 4).toString() === 'OggS' && e.content.includes('OpusHead'))).toBe(true);
+    const metadata = JSON.parse(entries.at(-1)!.content.toString('utf8')) as ArchiveMetadata;
+    expect(metadata.totalFiles).toBe(1000);
+    expect(metadata.sessions.flatMap((s) => s.files).every((f) => f.status === 'converted')).toBe(true);
+    // Several clips share one ffmpeg process.
+    const processes = (await metrics.ffmpegProcesses.get()).values[0]?.value ?? 0;
+    expect(processes).toBeLessThan(300);
+  });
+});
