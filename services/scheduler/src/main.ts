@@ -36,15 +36,21 @@ function logFailure(job: Job | undefined, error: Error): void {
   logger.error({ jobId: job?.id, jobName: job?.name, attemptsMade: job?.attemptsMade, err: error.message }, 'scheduler job failed');
 }
 
+// Coordination jobs only wait on PostgreSQL and Redis, so a short lock is safe, and it lets another
+// replica take over a killed replica's job within seconds instead of half a minute.
+const COORDINATION_LOCK = { lockDuration: 10_000, stalledInterval: 5_000 };
+
 const runWorker = new Worker(QueueNames.archiveRun, (job) => processArchiveRunJob(deps, job), {
   connection: runConnection,
   prefix,
   concurrency: 2,
+  ...COORDINATION_LOCK,
 });
 const maintenanceWorker = new Worker(QueueNames.maintenance, (job) => processMaintenanceJob(deps, job), {
   connection: maintenanceConnection,
   prefix,
   concurrency: 1,
+  ...COORDINATION_LOCK,
 });
 for (const worker of [runWorker, maintenanceWorker]) {
   worker.on('failed', logFailure);
