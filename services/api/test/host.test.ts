@@ -1,0 +1,169 @@
+import { ContractMessages } from '@dcar/domain';
+import { createS3Client } from '@dcar/platform';
+import { createTestEnvironment, type TestEnvironment } from '@dcar/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MISSING_HOST_SCOPE } from '../src/routes/host.js';
+import { bearer, requestToken, seedTenant, startTestApi, type TestApi } from './helpers.js';
+
+let env: TestEnvironment;
+let api: TestApi;
+let hostToken: string;
+
+beforeAll(async () => {
+  env = await createTestEnvironment();
+  api = await startTestApi(env);
+  hostToken = await requestToken(api.app, env.config.auth.hostClientId, env.config.auth.hostClientSecret);
+});
+
+afterAll(async () => {
+  await api?.close();
+  await env?.close();
+});
+
+function host(method: 'GET' | 'PUT' | 'POST' | 'DELETE', url: string, payload?: unknown, token = hostToken) {
+  return api.app.inject({ method, url, headers: bearer(token), ...(payload !== undefined ? { payload: payload as object } : {}) });
+}
+
+describe('host endpoints', () => {
+  it('need a valid token (401) with host_admin (403)', async () => {
+    const tenant = await seedTenant(env.knex, 'guarded');
+    const tenantToken = await requestToken(api.app, tenant.clientId, tenant.clientSecret);
+    expect((await api.app.inject({ method: 'GET', url: '/api/host/tenants' })).json()).toEqual({ error: ContractMessages.unauthorized });
+    expect((await host('GET', '/api/host/tenants', undefined, 'junk')).statusCode).toBe(401);
+    const forbidden = await host('PUT', '/api/host/tenants/guarded/features/daily-audio-recordings', { enabled: true, retentionDays: 99 }, tenantToken);
+    expect(forbidden.statusCode).toBe(403);
+    expect(forbidden.json()).toEqual({ error: MISSING_HOST_SCOPE });
+  });
+
+  it('create, read and list tenants and set the feature, with clear 400s', async () => {
+    const created = await host('PUT', '/api/host/tenants/t-100', { name: 'Hundred' });
+    expect(created.statusCode).toBe(201);
+    expect(created.json()).toMatchObject({ id: 't-100', name: 'Hundred', dailyAudioRecordings: { enabled: false, retentionDays: 3 } });
+    expect((await host('PUT', '/api/host/tenants/t-100', { name: 'Hundred Ltd' })).statusCode).toBe(200);
+    expect((await host('GET', '/api/host/tenants/t-100')).json().name).toBe('Hundred Ltd');
+    expect((await host('GET', '/api/host/tenants')).json().map((t: { id: string }) => t.id)).toContain('t-100');
+
+    const feature = await host('PUT', '/api/host/tenants/t-100/features/daily-audio-recordings', { enabled: true, retentionDays: 7 });
+    expect(feature.statusCode).toBe(200);
+    expect(feature.json().dailyAudioRecordings).toEqual({ enabled: true, retentionDays: 7 });
+
+    const invalid: Array<[string, string, unknown, RegExp]> = [
+      ['PUT', '/api/host/tenants/t-100/features/daily-audio-recordings', { enabled: true, retentionDays: 8 }, /retentionDays/],
+      ['PUT', '/api/host/tenants/t-100/features/daily-audio-recordings', { enabled: true, retentionDays: 2.5 }, /retentionDays/],
+      ['PUT', '/api/host/tenants/t-100/features/daily-audio-recordings', { enabled: 'yes' }, /enabled/],
+      ['PUT', '/api/host/tenants/bad%20id', { name: 'x' }, /tenantId/],
+      ['PUT', '/api/host/tenants/t-101', { name: '' }, /name/],
+      ['PUT', '/api/host/tenants/t-101', {}, /name/],
+    ];
+    for (const [method, url, payload, message] of invalid) {
+      const response = await host(method as 'PUT', url, payload);
+      expect({ url, status: response.statusCode }).toEqual({ url, status: 400 });
+      expect(response.json().error).toMatch(message);
+    }
+    expect((await host('GET', '/api/host/tenants/missing')).json()).toEqual({ error: 'tenant missing not found' });
+    expect((await host('PUT', '/api/host/tenants/missing/features/daily-audio-recordings', { enabled: true })).statusCode).toBe(404);
+  });
+
+  it('create applications (secret shown once), list them without secrets and revoke them', async () => {
+    await host('PUT', '/api/host/tenants/apps', { name: 'Apps' });
+    await host('PUT', '/api/host/tenants/apps/features/daily-audio-recordings', { enabled: true, retentionDays: 3 });
+    const created = await host('POST', '/api/host/tenants/apps/applications', { name: 'export', scopes: ['dataservice_external'] });
+    expect(created.statusCode).toBe(201);
+    const { clientId, clientSecret } = created.json();
+    expect(clientSecret).toMatch(/^[A-Za-z0-9_-]{40,}$/);
+    const listed = await host('GET', '/api/host/tenants/apps/applications');
+    expect(listed.json()).toEqual([expect.objectContaining({ clientId, tenantId: 'apps', scopes: ['dataservice_external'], revokedAt: null })]);
+    expect(listed.body).not.toContain(clientSecret);
+    expect(listed.body).not.toContain('secret');
+    expect((await host('POST', '/api/host/tenants/apps/applications', { name: 'x', scopes: ['host_admin'] })).statusCode).toBe(400);
+
+    await requestToken(api.app, clientId, clientSecret);
+    const revoked = await host('DELETE', `/api/host/tenants/apps/applications/${clientId}`);
+    expect(revoked.statusCode).toBe(200);
+    expect(revoked.json().revokedAt).toEqual(expect.any(String));
+    await expect(requestToken(api.app, clientId, clientSecret)).rejects.toThrow(/401/);
+    expect((await host('DELETE', '/api/host/tenants/apps/applications/app_nope')).statusCode).toBe(404);
+  });
+
+  it('start a run (202) and report it; refuse unknown runs and bad days', async () => {
+    await host('PUT', '/api/host/tenants/runner', { name: 'Runner' });
+    await host('PUT', '/api/host/tenants/runner/features/daily-audio-recordings', { enabled: true, retentionDays: 3 });
+    const day = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    const started = await host('POST', '/api/host/daily-audio-recordings/runs', { utcDay: day, tenantIds: ['runner'] });
+    expect(started.statusCode).toBe(202);
+    const { runId } = started.json();
+    expect(runId).toEqual(expect.any(String));
+    const report = await host('GET', `/api/host/daily-audio-recordings/runs/${runId}`);
+    expect(report.statusCode).toBe(200);
+    expect(report.json()).toMatchObject({ runId, utcDay: day, trigger: 'manual', force: false });
+
+    expect((await host('GET', '/api/host/daily-audio-recordings/runs/nope')).statusCode).toBe(404);
+    const badDay = await host('POST', '/api/host/daily-audio-recordings/runs', { utcDay: '2025-02-30' });
+    expect(badDay.statusCode).toBe(400);
+    expect(badDay.json().error).toEqual(expect.any(String));
+    expect((await host('POST', '/api/host/daily-audio-recordings/runs', { utcDay: day, force: 'yes' })).statusCode).toBe(400);
+  });
+});
+
+describe('operations', () => {
+  it('serve /healthz, /readyz naming a dependency that is down, /metrics and /docs', async () => {
+    expect((await api.app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
+    expect((await api.app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok', store: 'ok' } });
+
+    const deadStore = createS3Client({ ...env.config.s3, endpoint: 'http://127.0.0.1:1' });
+    const degraded = await startTestApi(env, { s3: deadStore });
+    try {
+      const response = await degraded.app.inject({ method: 'GET', url: '/readyz' });
+      expect(response.statusCode).toBe(503);
+      expect(response.json()).toEqual({ status: 'unavailable', checks: { postgres: 'ok', redis: 'ok', store: 'unavailable' } });
+    } finally {
+      await degraded.close();
+      deadStore.destroy();
+    }
+
+    const metrics = await api.app.inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
+    expect(metrics.body).toMatch(/http_requests_total\{route="\/healthz",method="GET",status="200",service="api"\} 1/);
+    expect(metrics.body).toContain('http_request_duration_seconds_bucket');
+
+    const openapi = (await api.app.inject({ method: 'GET', url: '/docs/json' })).json();
+    expect(Object.keys(openapi.paths)).toEqual(
+      expect.arrayContaining([
+        '/connect/token',
+        '/api/external/conversations/daily-audio-recordings/{utcDay}',
+        '/api/host/tenants/{tenantId}',
+        '/api/host/tenants',
+        '/api/host/tenants/{tenantId}/features/daily-audio-recordings',
+        '/api/host/tenants/{tenantId}/applications',
+        '/api/host/tenants/{tenantId}/applications/{clientId}',
+        '/api/host/daily-audio-recordings/runs',
+        '/api/host/daily-audio-recordings/runs/{runId}',
+        '/healthz',
+        '/readyz',
+      ]),
+    );
+    expect(Object.keys(openapi.paths).some((path) => path.startsWith('/admin/queues'))).toBe(false);
+    expect((await api.app.inject({ method: 'GET', url: '/docs' })).statusCode).toBeLessThan(400);
+  });
+
+  it('answer unknown routes with a JSON 404', async () => {
+    const response = await api.app.inject({ method: 'GET', url: '/nowhere' });
+    expect(response.statusCode).toBe(404);
+    expect(response.json()).toEqual({ error: 'Not found.' });
+  });
+
+  it('put Bull Board behind the host’s Basic credentials', async () => {
+    const anonymous = await api.app.inject({ method: 'GET', url: '/admin/queues' });
+    expect(anonymous.statusCode).toBe(401);
+    expect(anonymous.headers['www-authenticate']).toMatch(/^Basic realm=/);
+    const wrong = Buffer.from(`${env.config.auth.hostClientId}:wrong`).toString('base64');
+    expect((await api.app.inject({ method: 'GET', url: '/admin/queues', headers: { authorization: `Basic ${wrong}` } })).statusCode).toBe(401);
+    const basic = Buffer.from(`${env.config.auth.hostClientId}:${env.config.auth.hostClientSecret}`).toString('base64');
+    const page = await api.app.inject({ method: 'GET', url: '/admin/queues', headers: { authorization: `Basic ${basic}` } });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/text\/html/);
+    const queues = await api.app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: { authorization: `Basic ${basic}` } });
+    expect(queues.statusCode).toBe(200);
+    expect(queues.json().queues.map((q: { name: string }) => q.name).sort()).toEqual(['archive-hour', 'archive-run', 'maintenance']);
+  });
+});
