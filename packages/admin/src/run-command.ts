@@ -4,10 +4,10 @@ import { parseCommandArgs, type Command } from './cli.js';
 
 const POLL_INTERVAL_MS = 1000;
 
-/** The run without its per-hour list, plus the hours that failed: what an operator reads at the end. */
-function summary(report: RunReport) {
-  const { hours, ...run } = report;
-  return { ...run, failedHours: hours.filter((h) => h.status === 'failed') };
+/** The run without its per-hour list (its failed hours are listed on their own): what an operator reads at the end. */
+function summary(report: RunReport): Omit<RunReport, 'hours'> {
+  const { hours: _hours, ...run } = report;
+  return run;
 }
 
 export const runCommand: Command = {
@@ -31,8 +31,7 @@ export const runCommand: Command = {
         const report = await getRunReport(db, runId);
         if (!report) throw new Error(`run ${runId} disappeared`);
         if (report.finishedAt) {
-          const failed = report.state !== 'completed' || report.counts.failed > 0;
-          return { output: summary(report), exitCode: failed ? 1 : 0 };
+          return { output: summary(report), exitCode: report.state === 'completed' ? 0 : 1 };
         }
         await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
       }

@@ -24,6 +24,8 @@ export interface RunReport {
   jobCount: number;
   counts: StatusCounts;
   rounds: RoundRecord[];
+  /** Once the run is finished: the tenant-hours whose job failed in its last round, with the error. */
+  failedHours: Array<{ tenantId: string; hour: string; error: string }>;
   hours: RunHourReport[];
 }
 
@@ -46,6 +48,12 @@ export async function getRunReport(db: Knex, runId: string): Promise<RunReport |
     }),
   );
   const finished = run.finished_at !== null;
+  const failures = finished
+    ? ((await db('archive_run_failures')
+        .select('tenant_id', 'hour', 'error')
+        .where({ run_id: run.id, round: run.round })
+        .orderBy([{ column: 'tenant_id' }, { column: 'hour' }])) as Array<{ tenant_id: string; hour: number; error: string }>)
+    : [];
   return {
     runId: run.id,
     utcDay: run.utc_day,
@@ -59,6 +67,7 @@ export async function getRunReport(db: Knex, runId: string): Promise<RunReport |
     jobCount: run.job_count,
     counts: finished ? { ...emptyCounts(), ...run.counts } : await countRunHours(db, run),
     rounds: run.rounds,
+    failedHours: failures.map((f) => ({ tenantId: f.tenant_id, hour: formatHour(f.hour), error: f.error })),
     hours,
   };
 }

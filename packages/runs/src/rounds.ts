@@ -252,7 +252,8 @@ export async function processRoundComplete(deps: RunEngineDeps, job: Job<Archive
 
   await markFailed(deps, run, round);
   const counts = await countRunHours(deps.db, run);
-  const state = counts.failed > 0 ? 'completed_with_failures' : 'completed';
+  // A forced re-run whose hour failed three times leaves the earlier archive available, yet the run did fail there.
+  const state = failed > 0 ? 'completed_with_failures' : 'completed';
   await deps.db('archive_runs')
     .where({ id: runId })
     .update({ state, counts: JSON.stringify(counts), finished_at: finishedAt });

@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { addUtcDays, hourWindow, utcDayOf } from '@dcar/domain';
 import { QueueNames, createLogger, createRedisConnection, putTenant, roundParentJobId, setDailyAudioFeature, type ArchiveHourJobData } from '@dcar/platform';
@@ -118,6 +120,7 @@ describe('rounds with real workers', () => {
     const hour = (tenantId: string, h: string) => firstRun.hours.find((x) => x.tenantId === tenantId && x.hour === h);
     expect(hour('charlie', '07')).toMatchObject({ status: 'failed', attempts: 3 });
     expect(hour('charlie', '07')?.lastError).toBeTruthy();
+    expect(firstRun.failedHours).toEqual([{ tenantId: 'charlie', hour: '07', error: expect.any(String) }]);
     for (const h of ['03', '07', '15']) {
       expect(hour('bravo', h)).toEqual({ tenantId: 'bravo', hour: h, status: 'available', attempts: 2, lastError: null });
       expect(hour('alpha', h)).toEqual({ tenantId: 'alpha', hour: h, status: 'available', attempts: 1, lastError: null });
@@ -157,5 +160,34 @@ describe('rounds with real workers', () => {
       expect(row.sha256).not.toBe(old.sha256);
       expect(await storedSha256(row.object_key)).toBe(row.sha256);
     }
+  });
+
+  it('runs from `pnpm admin run --wait`, printing the summary and exiting non-zero when an hour failed', async () => {
+    const hour7 = await env.knex('conversation_audio_files').where({ tenant_id: 'alpha' }).whereRaw("extract(hour from recorded_at at time zone 'UTC') = 7").select('storage_path');
+    for (const row of hour7) alwaysUnreachable.add(row.storage_path);
+    const admin = (args: string[]) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'packages/admin/src/main.ts', ...args], {
+        cwd: new URL('../../../', import.meta.url).pathname,
+        env: { PATH: process.env.PATH ?? '', ...env.env },
+      }).then(
+        (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+        (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+      );
+
+    const today = utcDayOf(new Date());
+    const refused = await admin(['run', today]);
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stderr.trim().split('\n').pop() ?? '')).toEqual({ error: `utcDay must be a past day: ${today} has not ended yet` });
+
+    const waited = await admin(['run', day, '--tenant', 'alpha', '--force', '--wait']);
+    expect(waited.code).toBe(1);
+    const summary = JSON.parse(waited.stdout);
+    expect(summary).toMatchObject({ utcDay: day, trigger: 'manual', force: true, state: 'completed_with_failures', tenantCount: 1 });
+    expect(summary.counts).toEqual({ pending: 0, available: 3, no_data: 21, failed: 0, expired: 0 });
+    expect(summary.rounds.map((r: { jobs: number; failed: number }) => [r.jobs, r.failed])).toEqual([[24, 1], [1, 1], [1, 1]]);
+    expect(summary.failedHours).toEqual([{ tenantId: 'alpha', hour: '07', error: expect.any(String) }]);
+    expect(summary.hours).toBeUndefined();
+    // The archive from the earlier run stays available: a failed re-generation never removes one.
+    expect(await env.knex('hourly_archives').where({ tenant_id: 'alpha', utc_day: day, hour: 7 }).first('status')).toEqual({ status: 'available' });
   });
 });
