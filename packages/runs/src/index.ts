@@ -1,4 +1,4 @@
-export { createRunQueues, type RunQueues, ARCHIVE_HOUR_JOB_OPTIONS, COORDINATION_JOB_OPTIONS } from './queues.js';
+export { createRunQueues, type RunQueues } from './queues.js';
 export { RunRequestError } from './errors.js';
 export {
   MAX_ROUNDS,
@@ -11,7 +11,7 @@ export {
 } from './model.js';
 export { startRun, nightlyRunId, type StartRunInput } from './start-run.js';
 export { getRunReport, type RunReport, type RunHourReport } from './report.js';
-export { addRoundFlow, processEnqueueRound, processRoundComplete, parseArchiveHourJobId, ENQUEUE_CHUNK_SIZE } from './rounds.js';
+export { processEnqueueRound, processRoundComplete, parseArchiveHourJobId } from './rounds.js';
 export {
   upsertSchedules,
   scheduledAt,

@@ -13,7 +13,7 @@ import { ARCHIVE_HOUR_JOB_OPTIONS, COORDINATION_JOB_OPTIONS, type RunQueues } fr
 import { MAX_ROUNDS, countRunHours, type RoundRecord, type RunEngineDeps, type RunRow } from './model.js';
 
 /** Jobs added per `addBulk` call and rows per statement: bounds memory whatever the number of tenants. */
-export const ENQUEUE_CHUNK_SIZE = 1000;
+const ENQUEUE_CHUNK_SIZE = 1000;
 const TENANTS_PER_CHUNK = Math.max(1, Math.floor(ENQUEUE_CHUNK_SIZE / HOURS_PER_DAY));
 const MAX_ERROR_LENGTH = 500;
 

@@ -9,6 +9,7 @@ import {
   createRunQueues,
   getRunReport,
   processArchiveRunJob,
+  processNightly,
   startRun,
   type RunEngineDeps,
   type RunQueues,
@@ -170,5 +171,18 @@ describe('a run', () => {
     const after = await env.knex('hourly_archives').where({ tenant_id: 't01', utc_day: day, hour: 0 }).first('generated_at', 'last_run_id');
     expect(after.last_run_id).toBe(forced.runId);
     expect(after.generated_at.getTime()).toBeGreaterThan(before.generated_at.getTime());
+  });
+});
+
+describe('nightly trigger', () => {
+  it('archives the day before the job was scheduled, even when it runs a day late', async () => {
+    const scheduledFor = Date.parse('2025-12-13T00:15:00Z');
+    const lateDeps = { ...deps, now: () => new Date('2025-12-14T09:00:00Z') };
+    const job = { opts: { prevMillis: scheduledFor }, timestamp: scheduledFor - 60_000, delay: 60_000, data: {} } as unknown as Job;
+    expect(await processNightly(lateDeps, job)).toEqual({ runId: 'nightly-2025-12-12', created: true });
+    expect(await processNightly(lateDeps, job)).toEqual({ runId: 'nightly-2025-12-12', created: false });
+    const run = await env.knex('archive_runs').where({ id: 'nightly-2025-12-12' }).first('utc_day', 'trigger', 'tenant_count');
+    expect(run).toEqual({ utc_day: '2025-12-12', trigger: 'nightly', tenant_count: 30 });
+    await finished('nightly-2025-12-12');
   });
 });
