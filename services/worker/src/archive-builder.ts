@@ -13,29 +13,37 @@ import type { TranscodeItem, Transcoder } from './transcoder.js';
 import { startZipUpload, type UploadedArchive } from './zip-upload.js';
 
 export interface BatchLimits {
-  /** Inputs per ffmpeg process. */
+  /** Most inputs per ffmpeg process. */
   maxFiles: number;
   /** Sum of the inputs' sizes per process: a long recording gets a process of its own. */
   maxBytes: number;
 }
 
-export const DEFAULT_BATCH_LIMITS: BatchLimits = { maxFiles: 8, maxBytes: 8 * 1024 * 1024 };
+export const DEFAULT_BATCH_LIMITS: BatchLimits = { maxFiles: 16, maxBytes: 8 * 1024 * 1024 };
 
-/** Consecutive runs of files (indices into `files`) to transcode together, in order. */
-export function planBatches(files: readonly Pick<SourceFile, 'sizeBytes'>[], limits: BatchLimits): number[][] {
+/**
+ * Consecutive runs of files (indices into `files`) to transcode together, in order. Starting an
+ * ffmpeg costs tens of milliseconds of CPU, as much as encoding seconds of speech, so short clips
+ * share a process; but the batches shrink towards the end of the hour (to about a quarter of what
+ * is left per transcode slot) so every slot runs until the end instead of one finishing a long
+ * last batch alone.
+ */
+export function planBatches(files: readonly Pick<SourceFile, 'sizeBytes'>[], limits: BatchLimits, parallelism: number): number[][] {
   const batches: number[][] = [];
-  let current: number[] = [];
-  let bytes = 0;
-  files.forEach((file, index) => {
-    if (current.length > 0 && (current.length >= limits.maxFiles || bytes + file.sizeBytes > limits.maxBytes)) {
-      batches.push(current);
-      current = [];
-      bytes = 0;
+  let next = 0;
+  while (next < files.length) {
+    const remaining = files.length - next;
+    const target = Math.max(1, Math.min(limits.maxFiles, Math.ceil(remaining / (parallelism * 4))));
+    const batch = [next];
+    let bytes = files[next]?.sizeBytes ?? 0;
+    for (next++; next < files.length && batch.length < target; next++) {
+      const size = files[next]?.sizeBytes ?? 0;
+      if (bytes + size > limits.maxBytes) break;
+      batch.push(next);
+      bytes += size;
     }
-    current.push(index);
-    bytes += file.sizeBytes;
-  });
-  if (current.length > 0) batches.push(current);
+    batches.push(batch);
+  }
   return batches;
 }
 
@@ -172,7 +180,7 @@ export async function buildArchive(options: BuildArchiveOptions): Promise<BuiltA
   };
 
   const produce = async (): Promise<void> => {
-    for (const batch of planBatches(files, options.batchLimits)) {
+    for (const batch of planBatches(files, options.batchLimits, options.transcodeConcurrency)) {
       await window.acquire(batch.length, signal);
       const task = runBatch(batch);
       running.add(task);
