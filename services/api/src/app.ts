@@ -8,6 +8,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
+import { createAccessAuditWriter } from './audit.js';
 import { registerAccessTokens } from './auth/access-tokens.js';
 import { createJwksKeySource, type JwksKeySource } from './auth/jwks.js';
 import { installErrorHandling } from './errors.js';
@@ -91,6 +92,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   registerTokenRoute(app, { db: deps.db, auth: config.auth });
   await registerDailyRecordingsRoute(app, {
     db: deps.db,
+    audit: createAccessAuditWriter(deps.db, deps.logger),
     redis: deps.redis,
     auth: config.auth,
     presigner,

@@ -5,6 +5,7 @@ import {
   isBeyondRetention,
   isFutureUtcDay,
   parseUtcDay,
+  type UtcDay,
 } from '@dcar/domain';
 import type { Config, Knex } from '@dcar/platform';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -12,6 +13,7 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { Type } from 'typebox';
+import type { AccessAuditWriter } from '../audit.js';
 import { authenticate, type Principal } from '../auth/access-tokens.js';
 import { buildDailyReport, dayGeneratedAt, type HourlyArchiveRow } from '../daily-report.js';
 import { dailyRecordingOutcome, type ApiMetrics } from '../metrics.js';
@@ -46,6 +48,7 @@ interface TenantAccess {
   principal: Principal;
   tenantId: string;
   retentionDays: number;
+  rows: HourlyArchiveRow[];
 }
 
 const accessByRequest = new WeakMap<FastifyRequest, TenantAccess>();
@@ -53,6 +56,7 @@ const principalByRequest = new WeakMap<FastifyRequest, Principal>();
 
 export interface DailyRecordingsDeps {
   db: Knex;
+  audit: AccessAuditWriter;
   redis: Redis;
   auth: Config['auth'];
   presigner: Presigner;
@@ -67,46 +71,55 @@ interface AccessRow {
   enabled: boolean | null;
   retention_days: number | null;
   client_tenant_id: string | null;
+  archives: Array<Omit<HourlyArchiveRow, 'generated_at'> & { generated_at: string | null }>;
 }
 
 /**
- * The tenant's feature settings and, for an application's own token, whether that application still
- * exists unrevoked for the token's tenant: one round trip for both.
+ * In one round trip: the tenant's feature settings; for an application's own token, whether that
+ * application still exists unrevoked for the token's tenant; and, when the day is a real date, the
+ * day's archive rows. The rows are only read here, ahead of the limit: nothing of them is shown
+ * unless every check passes.
  */
-async function loadAccess(db: Knex, principal: Principal): Promise<AccessRow> {
+async function loadAccess(db: Knex, principal: Principal, day: UtcDay | null): Promise<AccessRow> {
   const { rows } = (await db.raw(
     `select
        (select daily_audio_recordings_enabled from tenant_feature_settings where tenant_id = :tenant) as enabled,
        (select retention_days from tenant_feature_settings where tenant_id = :tenant) as retention_days,
-       (select tenant_id from api_clients where client_id = :client and revoked_at is null) as client_tenant_id`,
-    { tenant: principal.tenantId ?? '', client: principal.issuer === 'own' ? principal.clientId : '' },
+       (select tenant_id from api_clients where client_id = :client and revoked_at is null) as client_tenant_id,
+       (select coalesce(json_agg(json_build_object(
+           'hour', hour, 'status', status, 'session_count', session_count, 'file_count', file_count,
+           'size_bytes', size_bytes, 'object_key', object_key, 'generated_at', generated_at)), '[]'::json)
+          from hourly_archives where tenant_id = :tenant and utc_day = :day::date) as archives`,
+    { tenant: principal.tenantId ?? '', client: principal.issuer === 'own' ? principal.clientId : '', day },
   )) as { rows: AccessRow[] };
-  return rows[0] ?? { enabled: null, retention_days: null, client_tenant_id: null };
+  return rows[0] ?? { enabled: null, retention_days: null, client_tenant_id: null, archives: [] };
 }
 
 /** Token (401), scope (403), feature (403): in the contract's order, before the rate limit counts anything. */
 async function authorizeTenant(deps: DailyRecordingsDeps, request: FastifyRequest): Promise<void> {
   const principal = await authenticate(request, deps.auth);
   principalByRequest.set(request, principal);
-  const access = await loadAccess(deps.db, principal);
+  const day = parseUtcDay((request.params as { utcDay: string }).utcDay);
+  const access = await loadAccess(deps.db, principal, day);
   // An application's token dies with the application: revoked (or moved) clients are refused like a bad token.
   if (principal.issuer === 'own' && principal.tenantId !== null && access.client_tenant_id !== principal.tenantId) {
     throw new ContractError(401, ContractMessages.unauthorized);
   }
   if (!principal.scopes.has(Scopes.external) || principal.tenantId === null) throw new ContractError(403, ContractMessages.missingScope);
   if (!access.enabled || access.retention_days === null) throw new ContractError(403, ContractMessages.featureDisabled);
-  accessByRequest.set(request, { principal, tenantId: principal.tenantId, retentionDays: access.retention_days });
+  const rows = access.archives.map((row) => ({ ...row, generated_at: row.generated_at ? new Date(row.generated_at) : null }));
+  accessByRequest.set(request, { principal, tenantId: principal.tenantId, retentionDays: access.retention_days, rows });
 }
 
 /**
  * Every call is recorded, whatever its outcome, before the answer leaves: if the record cannot be
  * written, links are not handed out (a 500 instead), so no download goes unaccounted for.
  */
-async function recordAccess(db: Knex, request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+async function recordAccess(audit: AccessAuditWriter, request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
   const principal = principalByRequest.get(request);
   const utcDay = (request.params as { utcDay?: unknown } | undefined)?.utcDay;
   try {
-    await db('access_audit_log').insert({
+    await audit.record({
       tenant_id: principal?.tenantId ?? null,
       client_id: principal?.clientId ?? null,
       utc_day: typeof utcDay === 'string' ? utcDay.slice(0, 64) : null,
@@ -116,8 +129,7 @@ async function recordAccess(db: Knex, request: FastifyRequest, reply: FastifyRep
       request_id: request.id,
     });
     return payload;
-  } catch (error) {
-    request.log.error({ err: error, tenantId: principal?.tenantId }, 'access audit record could not be written');
+  } catch {
     if (reply.statusCode >= 400) return payload;
     reply.code(500).header('content-type', 'application/json; charset=utf-8');
     return JSON.stringify({ error: ContractMessages.internal });
@@ -154,7 +166,7 @@ export async function registerDailyRecordingsRoute(app: FastifyInstance, deps: D
       },
       onRequest: async (request) => authorizeTenant(deps, request),
       preHandler: rateLimit,
-      onSend: async (request, reply, payload) => recordAccess(deps.db, request, reply, payload),
+      onSend: async (request, reply, payload) => recordAccess(deps.audit, request, reply, payload),
       onResponse: async (_request, reply) => {
         deps.metrics.dailyRecordingRequests.inc({ outcome: dailyRecordingOutcome(reply.statusCode) });
       },
@@ -167,10 +179,7 @@ export async function registerDailyRecordingsRoute(app: FastifyInstance, deps: D
       if (!day) throw new ContractError(400, ContractMessages.invalidDay);
       if (isFutureUtcDay(day, now)) throw new ContractError(400, ContractMessages.futureDay);
 
-      const rows = (await deps
-        .db('hourly_archives')
-        .select('hour', 'status', 'session_count', 'file_count', 'size_bytes', 'object_key', 'generated_at')
-        .where({ tenant_id: access.tenantId, utc_day: day })) as HourlyArchiveRow[];
+      const { rows } = access;
       const expired = rows.some((row) => row.status === 'expired');
       if (expired || isBeyondRetention({ day, generatedAt: dayGeneratedAt(rows), retentionDays: access.retentionDays, now })) {
         throw new ContractError(404, ContractMessages.beyondRetention);

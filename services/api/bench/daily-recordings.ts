@@ -1,0 +1,149 @@
+// `pnpm bench:api`: the daily-recordings endpoint for many tenants with 24 available hours each,
+// beside a bare Fastify route, under autocannon at 32 connections; and the cost of signing a day's
+// 24 links with the SDK versus the in-process presigner. Prints figures; asserts nothing.
+// The API runs as `pnpm start:api` does, in a process of its own, so autocannon does not share its event loop.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { archiveKey, utcDayOf, type UtcDay } from '@dcar/domain';
+import { createPresignClient } from '@dcar/platform';
+import { createTestEnvironment } from '@dcar/testing';
+import autocannon from 'autocannon';
+import { createSigV4Presigner, sdkPresignGet } from '../src/presign.js';
+import { OWN_ISSUER, signingKeyId } from '../src/auth/access-tokens.js';
+import { DAILY, hs256Token } from '../test/helpers.js';
+
+const TENANTS = Number(process.env.BENCH_TENANTS ?? 2000);
+const DURATION_SECONDS = Number(process.env.BENCH_DURATION ?? 10);
+const CONNECTIONS = 32;
+
+interface Figures {
+  requestsPerSecond: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+}
+
+async function load(url: string, headersFor: (i: number) => Record<string, string>, maxRequests?: number): Promise<Figures> {
+  let i = 0;
+  const result = await autocannon({
+    url,
+    connections: CONNECTIONS,
+    duration: DURATION_SECONDS,
+    ...(maxRequests ? { amount: maxRequests } : {}),
+    requests: [{ setupRequest: (request) => ({ ...request, headers: { ...request.headers, ...headersFor(i++) } }) }],
+  });
+  return { requestsPerSecond: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx };
+}
+
+function cpuMsPer(iterations: number, work: () => void | Promise<void>): Promise<number> {
+  return (async () => {
+    const start = process.cpuUsage();
+    for (let n = 0; n < iterations; n++) await work();
+    const used = process.cpuUsage(start);
+    return (used.user + used.system) / 1000 / iterations;
+  })();
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.once('error', reject);
+  });
+}
+
+/** Starts a server script with the test environment's variables; resolves once it answers `probePath`. */
+async function startServer(script: string, env: Record<string, string>, probePath: string): Promise<{ address: string; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL(script, import.meta.url))], {
+    env: { ...process.env, ...env, API_PORT: String(port), API_HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const address = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      if ((await fetch(`${address}${probePath}`)).ok) return { address, child };
+    } catch {
+      if (Date.now() > deadline) throw new Error(`${script} did not start`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+const env = await createTestEnvironment();
+const children: ChildProcess[] = [];
+const now = new Date();
+const day = utcDayOf(new Date(now.getTime() - 86_400_000)) as UtcDay;
+try {
+  process.stdout.write(`seeding ${TENANTS} tenants x 24 available hours...\n`);
+  const tenantIds = Array.from({ length: TENANTS }, (_, i) => `bench-${i}`);
+  // 200 tenants per statement: 4,800 archive rows stay under PostgreSQL’s 65,535 bind parameters.
+  for (let offset = 0; offset < TENANTS; offset += 200) {
+    const chunk = tenantIds.slice(offset, offset + 200);
+    await env.knex('tenants').insert(chunk.map((id) => ({ id, name: id })));
+    await env.knex('tenant_feature_settings').insert(chunk.map((id) => ({ tenant_id: id, daily_audio_recordings_enabled: true, retention_days: 3 })));
+    await env.knex('api_clients').insert(chunk.map((id) => ({ client_id: `app_${id}`, tenant_id: id, name: 'bench', secret_hash: 'unused', scopes: ['dataservice_external'] })));
+    await env.knex('hourly_archives').insert(
+      chunk.flatMap((id) =>
+        Array.from({ length: 24 }, (_, hour) => ({
+          tenant_id: id, utc_day: day, hour, status: 'available', session_count: 12, file_count: 67, size_bytes: 15_360_000,
+          object_key: archiveKey(id, day, hour), generated_at: now, attempts: 1,
+        })),
+      ),
+    );
+  }
+  const key = env.config.auth.signingKey;
+  const exp = Math.floor(Date.now() / 1000) + 3600;
+  const tokens = tenantIds.map((id) =>
+    hs256Token({ alg: 'HS256', kid: signingKeyId(key) }, { iss: OWN_ISSUER, sub: `app_${id}`, tenant_id: id, scope: 'dataservice_external', exp }, key),
+  );
+
+  const api = await startServer('../src/main.ts', env.env, '/healthz');
+  const bare = await startServer('./bare-server.ts', env.env, '/bare');
+  children.push(api.child, bare.child);
+  const apiAddress = api.address;
+  const bareAddress = bare.address;
+
+  // Warm-up: JIT, connection pools, prepared plans.
+  await load(`${bareAddress}/bare`, () => ({}), 2000);
+  await load(`${apiAddress}/healthz`, () => ({}), 2000);
+  const bareFigures = await load(`${bareAddress}/bare`, () => ({}));
+  // Each tenant may make RATE_LIMIT_PER_HOUR requests: the run stops before any tenant reaches it.
+  const budget = TENANTS * env.config.api.rateLimitPerHour;
+  const endpointFigures = await load(`${apiAddress}${DAILY}/${day}`, (i) => ({ authorization: `Bearer ${tokens[i % TENANTS]}` }), budget);
+
+  const presignClient = createPresignClient(env.config.s3);
+  const presigner = createSigV4Presigner({ ...env.config.s3, endpoint: env.config.s3.publicEndpoint, bucket: env.config.s3.archiveBucket });
+  const keys = Array.from({ length: 24 }, (_, hour) => archiveKey('bench-0', day, hour));
+  const sdkMs = await cpuMsPer(200, async () => {
+    const signingDate = new Date();
+    await Promise.all(keys.map((k) => sdkPresignGet(presignClient, { bucket: env.config.s3.archiveBucket, key: k, signingDate })));
+  });
+  const ownMs = await cpuMsPer(5000, () => {
+    const signingDate = new Date();
+    for (const k of keys) presigner.presignGet(k, signingDate);
+  });
+
+  const row = (name: string, f: Figures) =>
+    `${name.padEnd(34)} ${f.requestsPerSecond.toFixed(0).padStart(8)} req/s   p50 ${String(f.p50).padStart(4)} ms   p99 ${String(f.p99).padStart(4)} ms   non-2xx ${f.non2xx}`;
+  process.stdout.write(
+    [
+      '',
+      `API benchmark: ${TENANTS} tenants x 24 available hours, autocannon ${CONNECTIONS} connections, ${DURATION_SECONDS} s per run`,
+      row('bare Fastify route', bareFigures),
+      row('GET daily-audio-recordings/{day}', endpointFigures),
+      `presigning a day's 24 URLs (CPU per day): AWS SDK getSignedUrl ${sdkMs.toFixed(2)} ms, in-process SigV4 ${ownMs.toFixed(3)} ms`,
+      `goal: endpoint p99 < 25 ms -> ${endpointFigures.p99 < 25 ? 'met' : 'NOT met'}`,
+      '',
+    ].join('\n'),
+  );
+  presignClient.destroy();
+} finally {
+  for (const child of children) child.kill('SIGTERM');
+  await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))));
+  await env.close();
+}
