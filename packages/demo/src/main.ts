@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     env.S3_ENDPOINT = embeddedStore.endpoint;
     say(`embedded S3 store (s3rver) on ${embeddedStore.endpoint}, data under .data/s3`);
   }
-  env.API_PORT = env.API_PORT ?? String(await freePort());
+  env.API_PORT = env.API_PORT ?? String((await isPortFree(3000)) ? 3000 : await freePort());
   env.LOG_LEVEL = env.LOG_LEVEL ?? 'info';
   const config = loadConfigOrExit(env);
 
@@ -148,7 +148,7 @@ async function main(): Promise<void> {
       await zip.cleanup();
     }
 
-    say('done. While the services run, try (this demo stops them on exit; start them with pnpm start:api etc.):');
+    say('done. Try next, while the services run:');
     process.stdout.write(
       [
         `  curl -s -X POST ${baseUrl}/connect/token -d grant_type=client_credentials -d client_id=${app.clientId} -d client_secret=${app.clientSecret}`,
@@ -188,8 +188,15 @@ async function isPortFree(port: number): Promise<boolean> {
   });
 }
 
+// Interactive: the services stay up for the commands above until Ctrl-C. Scripted (no TTY) or
+// with --exit: stop them and exit.
+const keepRunning = process.stdin.isTTY === true && !process.argv.includes('--exit');
 try {
   await main();
+  if (keepRunning) {
+    say('services keep running; press Ctrl-C to stop them');
+    await new Promise(() => undefined);
+  }
   await cleanUp();
 } catch (error) {
   process.stderr.write(`demo failed: ${(error as Error).message}\n`);
