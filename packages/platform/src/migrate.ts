@@ -13,8 +13,11 @@ const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ['002_run_engine', runEngine],
 ];
 
+/** Names of every migration, oldest first. */
+export const MIGRATION_NAMES: readonly string[] = MIGRATIONS.map(([name]) => name);
+
 const migrationSource: Knex.MigrationSource<string> = {
-  getMigrations: async () => MIGRATIONS.map(([name]) => name),
+  getMigrations: async () => [...MIGRATION_NAMES],
   getMigrationName: (name) => name,
   getMigration: async (name) => {
     const found = MIGRATIONS.find(([n]) => n === name);

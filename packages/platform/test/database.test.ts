@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { createKnex, dropDatabase, ensureDatabase, migrateToLatest } from '../src/index.js';
+import { MIGRATION_NAMES, createKnex, dropDatabase, ensureDatabase, migrateToLatest } from '../src/index.js';
 import { TEST_DATABASE_URL, uniqueName } from '@dcar/testing';
 
 const url = new URL(TEST_DATABASE_URL);
@@ -16,8 +16,8 @@ describe('migrations', () => {
     const clients = [createKnex(databaseUrl), createKnex(databaseUrl), createKnex(databaseUrl)];
     try {
       const concurrent = await Promise.all([migrateToLatest(clients[0]!), migrateToLatest(clients[1]!)]);
-      // Exactly one of the two applied the migration; the other waited and found it done.
-      expect(concurrent.map((applied) => applied.length).sort()).toEqual([0, 1]);
+      // Exactly one of the two applied every migration; the other waited and found them done.
+      expect(concurrent.map((applied) => applied.length).sort()).toEqual([0, MIGRATION_NAMES.length]);
       expect(await migrateToLatest(clients[2]!)).toEqual([]);
 
       const db = clients[2]!;
@@ -27,6 +27,7 @@ describe('migrations', () => {
       expect(tables.map((t: { table_name: string }) => t.table_name)).toEqual([
         'access_audit_log',
         'api_clients',
+        'archive_run_failures',
         'archive_runs',
         'conversation_audio_files',
         'hourly_archives',
@@ -54,7 +55,7 @@ describe('migrations', () => {
         expect.stringMatching(/ON public\.conversation_audio_files USING btree \(tenant_id, recorded_at\)/),
       );
       const { rows: migrations } = await db.raw('select name from knex_migrations');
-      expect(migrations).toEqual([{ name: '001_initial' }]);
+      expect(migrations.map((m: { name: string }) => m.name)).toEqual([...MIGRATION_NAMES]);
     } finally {
       await Promise.all(clients.map((c) => c.destroy()));
     }
