@@ -11,6 +11,7 @@ import {
 } from '@dcar/platform';
 import { createRunQueues, processArchiveRunJob, processMaintenanceJob, upsertSchedules } from '@dcar/runs';
 import { Worker, type Job } from 'bullmq';
+import { registerSchedulerMetrics } from './metrics.js';
 
 const config = loadConfigOrExit(process.env);
 const logger = createLogger({ service: 'scheduler', level: config.logLevel });
@@ -57,7 +58,9 @@ for (const worker of [runWorker, maintenanceWorker]) {
   worker.on('error', (error) => logger.error({ err: error.message, queue: worker.name }, 'scheduler worker error'));
 }
 
-const metrics = await serveMetrics(createMetricsRegistry('scheduler'), config.scheduler.metricsPort);
+const registry = createMetricsRegistry('scheduler');
+registerSchedulerMetrics(registry, { queues, db });
+const metrics = await serveMetrics(registry, config.scheduler.metricsPort);
 logger.info({ nightlyCron: config.scheduler.nightlyCron, metricsPort: metrics.port, prefix }, 'scheduler started');
 
 installShutdown({
