@@ -131,16 +131,9 @@ export function createArchiveHourProcessor(deps: ArchiveHourDeps) {
           });
           const counts = { converted: 0, missing: 0, unconvertible: 0 };
           for (const file of built.files) counts[file.status]++;
-          const result = {
-            status: 'available' as const,
-            objectKey,
-            sha256: built.sha256,
-            sizeBytes: built.sizeBytes,
-            fileCount: built.files.length,
-            sessionCount: built.sessionCount,
-          };
-          await recordResult(trx, key, result, { runId: data.runId, generatedAt });
-          return { outcome: 'available', ...result, files: counts };
+          const archive = { objectKey, sha256: built.sha256, sizeBytes: built.sizeBytes, fileCount: built.files.length, sessionCount: built.sessionCount };
+          await recordResult(trx, key, { status: 'available', ...archive }, { runId: data.runId, generatedAt });
+          return { outcome: 'available', ...archive, files: counts };
         } finally {
           await rm(workDirectory, { recursive: true, force: true });
         }
