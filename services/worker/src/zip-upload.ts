@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import yazl from 'yazl';
@@ -75,6 +75,8 @@ export function startZipUpload(options: {
       // AbortMultipartUpload before done() settles, so awaiting it means no parts are left behind.
       zip.outputStream.unpipe(hashing);
       hashing.destroy(error);
+      // Stops yazl reading further entries: their spooled files are about to be deleted.
+      (zip.outputStream as Readable).destroy();
     }
     await done.then(
       () => undefined,
