@@ -1,8 +1,11 @@
-import { rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { archiveKey, parseUtcDay, type ArchiveMetadata } from '@dcar/domain';
 import { createS3Client, loadConfig, type ArchiveHourJobData } from '@dcar/platform';
 import { createTestEnvironment, type TestEnvironment } from '@dcar/testing';
+import { startS3FaultProxy } from '@dcar/testing/s3-fault-proxy';
 import { seedConversationAudio, type SeedRow, type SeededRow } from '@dcar/testing/seed';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectExists, probe, processorFor, readZipObject, sha256 } from './helpers.js';
@@ -246,6 +249,40 @@ describe('a store that fails', () => {
     await expect(cutOff(job(hour, { force: true }), { jobId: 'job-g', signal: new AbortController().signal })).rejects.toThrow();
     unreachable.destroy();
     expect(await archiveRow(TENANT, hour)).toMatchObject({ status: 'available', attempts: 3 });
+  });
+});
+
+describe('a source store that fails in the middle of an hour', () => {
+  it('fails the job, leaving no object and no spooled files', async () => {
+    const hour = 21;
+    const blob = Buffer.alloc(6 * 1024 * 1024);
+    const rows: SeedRow[] = [
+      // Stored as they are (undecodable), these push the ZIP past its first 8 MiB part early.
+      ...[1, 2].map((messageId) => ({
+        externalConversationId: 'conv-a', sessionId: 's', messageId, type: 'blob', recordedAt: at(`21:00:0${messageId}`), format: 'wav_pcm' as const, seconds: 1, content: blob,
+      })),
+      ...Array.from({ length: 20 }, (_, i) => ({
+        externalConversationId: 'conv-b', sessionId: 's', messageId: 100 + i, type: 'agent_tts', recordedAt: at(`21:10:${String(i).padStart(2, '0')}`), format: 'wav_pcm' as const, seconds: 2,
+      })),
+    ];
+    const seeded = await seed(TENANT, rows);
+    const unreachable = seeded.find((row) => row.messageId === 115)!.storagePath;
+    const proxy = await startS3FaultProxy(env.config.s3.endpoint);
+    proxy.failWhen = ({ method, path }) => method === 'GET' && path === `/${env.config.s3.sourceBucket}/${unreachable}`;
+    const throughProxy = createS3Client(loadConfig({ ...env.env, S3_ENDPOINT: proxy.endpoint }).s3);
+    const spool = await mkdtemp(join(tmpdir(), 'dcar-spool-test-'));
+    directories.push(spool);
+    const { processor } = processorFor(env, { s3: throughProxy, tempDirectory: spool, partSizeBytes: 5 * 1024 * 1024 });
+    try {
+      await expect(processor(job(hour), { jobId: 'job-21', signal: new AbortController().signal })).rejects.toThrow();
+    } finally {
+      throughProxy.destroy();
+      await proxy.close();
+    }
+    expect(proxy.refused).toBeGreaterThan(0);
+    expect(await objectExists(env.s3, env.config.s3.archiveBucket, archiveKey(TENANT, DAY, hour))).toBe(false);
+    expect(await readdir(spool)).toEqual([]);
+    expect(await archiveRow(TENANT, hour)).toMatchObject({ status: 'pending', attempts: 1, last_error: expect.stringMatching(/ServiceUnavailable|503/) });
   });
 });
 
