@@ -8,6 +8,7 @@ import { createTestEnvironment, type TestEnvironment } from '@dcar/testing';
 import { startS3FaultProxy } from '@dcar/testing/s3-fault-proxy';
 import { seedConversationAudio, type SeedRow, type SeededRow } from '@dcar/testing/seed';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidJobError } from '../src/processor.js';
 import { objectExists, probe, processorFor, readZipObject, sha256 } from './helpers.js';
 
 const DAY = parseUtcDay('2025-12-12')!;
@@ -212,6 +213,29 @@ describe('an hour of mixed sources', () => {
     const metadata = JSON.parse(again.entries.at(-1)!.content.toString('utf8')) as ArchiveMetadata;
     expect(metadata.generatedAt).toBe('2025-12-13T03:00:00Z');
     expect(await archiveRow(TENANT, 14)).toMatchObject({ status: 'available', attempts: 2, last_run_id: 'run-3', sha256: sha256(again.bytes), size_bytes: again.bytes.length });
+  });
+});
+
+describe('two runs of one hour at once', () => {
+  it('queue up on the hour lock, so the row always describes the object in the store', async () => {
+    const hour = 14;
+    const before = await archiveRow(TENANT, hour);
+    const { processor } = processorFor(env);
+    const [first, second] = await Promise.all([
+      processor(job(hour, { runId: 'run-a', force: true }), { jobId: 'job-a', signal: new AbortController().signal }),
+      processor(job(hour, { runId: 'run-b', force: true }), { jobId: 'job-b', signal: new AbortController().signal }),
+    ]);
+    expect([first.outcome, second.outcome]).toEqual(['available', 'available']);
+    const stored = await readZipObject(env.s3, env.config.s3.archiveBucket, archiveKey(TENANT, DAY, hour));
+    directories.push(stored.directory);
+    const row = await archiveRow(TENANT, hour);
+    expect(row).toMatchObject({ sha256: sha256(stored.bytes), size_bytes: stored.bytes.length, attempts: before.attempts + 2 });
+  });
+
+  it('refuses a payload that is not an ArchiveHourJobData', async () => {
+    const { processor } = processorFor(env);
+    await expect(processor(job(24), { jobId: 'bad', signal: new AbortController().signal })).rejects.toThrow(InvalidJobError);
+    await expect(processor(job(1, { utcDay: '2025-02-30' }), { jobId: 'bad', signal: new AbortController().signal })).rejects.toThrow(InvalidJobError);
   });
 });
 
