@@ -112,6 +112,7 @@ beforeAll(async () => {
       })),
       ...speechHour(10, 40),
       ...speechHour(11, 40),
+      ...speechHour(12, 4),
     ],
   });
 });
@@ -170,4 +171,19 @@ describe('worker processes', () => {
     // The interrupted run was not an attempt that failed.
     expect(row).toMatchObject({ status: 'available', attempts: 1, last_error: null, file_count: 40 });
   }, 120_000);
+
+  it('on SIGTERM a worker lets a job that ends within the grace period finish, then exits', async () => {
+    const running = workers.at(-1)!;
+    await waitFor(logged(running, 'worker started'), { timeoutMs: 20_000, what: 'the worker to start' });
+    const jobId = await enqueue(12);
+    await waitFor(async () => {
+      const state = await (await queue.getJob(jobId))?.getState();
+      return state === 'active' || state === 'completed' ? true : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 10, what: 'the job to start' });
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+    expect(await (await queue.getJob(jobId))?.getState()).toBe('completed');
+    expect(await archiveStatus(12)).toBe('available');
+    expect(running.logs.some((line) => line.msg === 'jobs still running after the grace period, handing them back')).toBe(false);
+  }, 60_000);
 });
