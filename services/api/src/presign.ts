@@ -1,4 +1,4 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac, hash } from 'node:crypto';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 
@@ -25,6 +25,9 @@ function uriEncode(value: string): string {
   return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
+/** Keys made only of unreserved characters and '/' (every archive key: tenant ids are restricted) need no encoding. */
+const UNRESERVED_PATH = /^[A-Za-z0-9._~/-]*$/;
+
 function hmac(key: Buffer | string, data: string): Buffer {
   return createHmac('sha256', key).update(data, 'utf8').digest();
 }
@@ -49,34 +52,43 @@ export function createSigV4Presigner(options: {
   const host = endpoint.host;
   const expires = String(options.expiresInSeconds ?? DEFAULT_PRESIGN_EXPIRY_SECONDS);
   const bucketPath = `${basePath}/${uriEncode(options.bucket)}/`;
+  // Everything that depends only on the signing second (date, scope, signing key, the query
+  // without its signature) is computed once for the 24 links of a response, not per link.
+  let cachedSecond = Number.NaN;
   let cachedDate = '';
   let cachedSigningKey: Buffer = Buffer.alloc(0);
+  let perSecond = { amzDate: '', scope: '', query: '', queryHead: '', queryTail: '', signingKey: cachedSigningKey };
 
-  const signingKeyFor = (date: string): Buffer => {
+  const signingContext = (signingDate: Date) => {
+    const second = Math.floor(signingDate.getTime() / 1000);
+    if (second === cachedSecond) return perSecond;
+    const amzDate = signingDate.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    const date = amzDate.slice(0, 8);
     if (date !== cachedDate) {
       const dateKey = hmac(`AWS4${options.secretAccessKey}`, date);
       cachedSigningKey = hmac(hmac(hmac(dateKey, options.region), 's3'), 'aws4_request');
       cachedDate = date;
     }
-    return cachedSigningKey;
+    const scope = `${date}/${options.region}/s3/aws4_request`;
+    // Parameters in canonical (byte) order, so the signed query and the URL's query are one string.
+    // The signature goes between the two halves, where it sorts.
+    const queryHead =
+      'X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Content-Sha256=UNSIGNED-PAYLOAD' +
+      `&X-Amz-Credential=${uriEncode(`${options.accessKeyId}/${scope}`)}&X-Amz-Date=${amzDate}&X-Amz-Expires=${expires}`;
+    const queryTail = '&X-Amz-SignedHeaders=host&x-id=GetObject';
+    perSecond = { amzDate, scope, query: queryHead + queryTail, queryHead, queryTail, signingKey: cachedSigningKey };
+    cachedSecond = second;
+    return perSecond;
   };
 
   return {
     presignGet(key, signingDate) {
-      const amzDate = signingDate.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
-      const date = amzDate.slice(0, 8);
-      const scope = `${date}/${options.region}/s3/aws4_request`;
-      const path = bucketPath + key.split('/').map(uriEncode).join('/');
-      // Parameters in canonical (byte) order, so the signed query and the URL's query are one string.
-      const query =
-        'X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Content-Sha256=UNSIGNED-PAYLOAD' +
-        `&X-Amz-Credential=${uriEncode(`${options.accessKeyId}/${scope}`)}&X-Amz-Date=${amzDate}` +
-        `&X-Amz-Expires=${expires}&X-Amz-SignedHeaders=host&x-id=GetObject`;
+      const { amzDate, scope, query, queryHead, queryTail, signingKey } = signingContext(signingDate);
+      const path = bucketPath + (UNRESERVED_PATH.test(key) ? key : key.split('/').map(uriEncode).join('/'));
       const canonicalRequest = `GET\n${path}\n${query}\nhost:${host}\n\nhost\nUNSIGNED-PAYLOAD`;
-      const stringToSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${createHash('sha256').update(canonicalRequest, 'utf8').digest('hex')}`;
-      const signature = createHmac('sha256', signingKeyFor(date)).update(stringToSign, 'utf8').digest('hex');
-      const signedQuery = query.replace('&X-Amz-SignedHeaders', `&X-Amz-Signature=${signature}&X-Amz-SignedHeaders`);
-      return `${origin}${path}?${signedQuery}`;
+      const stringToSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${hash('sha256', canonicalRequest, 'hex')}`;
+      const signature = createHmac('sha256', signingKey).update(stringToSign, 'utf8').digest('hex');
+      return `${origin}${path}?${queryHead}&X-Amz-Signature=${signature}${queryTail}`;
     },
   };
 }
