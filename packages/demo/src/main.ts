@@ -1,10 +1,12 @@
+import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { addUtcDays, previousUtcDay, startOfUtcDay, type UtcDay } from '@dcar/domain';
 import { createKnex, createS3Client, ensureBuckets, ensureDatabase, loadConfigOrExit, migrateToLatest } from '@dcar/platform';
 import { startLocalS3, type LocalS3 } from '@dcar/platform/local-s3';
+import { archiveMetadataOf, probeAudioFile, readZipFile } from '@dcar/testing/archive';
 import { generateRealisticDay, seedConversationAudio } from '@dcar/testing/seed';
 import { ApiClient, type DailyRecordings, type RunReportView } from './api-client.js';
-import { download, extractEntry, probeAudio, readArchive } from './archive-check.js';
+import { download } from './download.js';
 import { freePort, startService, waitUntilHealthy, type ServiceProcess } from './processes.js';
 
 // `pnpm demo`: the whole nightly job on this machine with synthetic data, end to end, through
@@ -132,18 +134,19 @@ async function main(): Promise<void> {
     if (!link?.url) throw new Error('no hour is available');
     const zip = await download(link.url);
     try {
-      const { entries, metadata } = await readArchive(zip.path);
-      const audio = entries.filter((e) => e.path !== 'metadata.json');
+      const entries = await readZipFile(zip.path);
+      const metadata = archiveMetadataOf(entries);
+      const audio = entries.filter((e) => e.name !== 'metadata.json');
       const fileEntries = metadata.sessions.flatMap((s) => s.files);
       if (zip.size !== link.sizeBytes) throw new Error(`downloaded ${zip.size} bytes, the API said ${link.sizeBytes}`);
       if (fileEntries.length !== link.fileCount) throw new Error(`metadata lists ${fileEntries.length} files, the API said ${link.fileCount}`);
-      const first = audio.find((e) => e.path.endsWith('.opus'));
+      const first = audio.find((e) => e.name.endsWith('.opus'));
       if (!first) throw new Error('the ZIP holds no .opus file');
       const opusPath = `${zip.path}.opus`;
-      await extractEntry(zip.path, first.path, opusPath);
-      const probe = await probeAudio(opusPath);
+      await writeFile(opusPath, first.content);
+      const probe = await probeAudioFile(opusPath);
       say(`downloaded hour ${link.hour}: ${zip.size} bytes, ${audio.length} audio entries + metadata.json (${metadata.totalSessions} sessions)`);
-      say(`  ffprobe ${first.path}: ${probe.formatName}/${probe.codecName}, ${probe.channels} channel, ${Math.round(probe.bitRate / 1000)} kbps, ${probe.durationSeconds.toFixed(1)} s`);
+      say(`  ffprobe ${first.name}: ${probe.formatName}/${probe.codecName}, ${probe.channels} channel, ${Math.round(probe.bitRate / 1000)} kbps, ${probe.durationSeconds.toFixed(1)} s`);
     } finally {
       await zip.cleanup();
     }

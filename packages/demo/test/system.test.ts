@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -9,10 +9,11 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { archiveKey, formatHour, previousUtcDay } from '@dcar/domain';
 import { createApplication, putTenant, setDailyAudioFeature } from '@dcar/platform';
 import { createTestEnvironment, waitFor, type TestEnvironment } from '@dcar/testing';
+import { archiveMetadataOf, probeAudioFile, readZipFile } from '@dcar/testing/archive';
 import { generateRealisticDay, seedConversationAudio, type SeededRow } from '@dcar/testing/seed';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient, type DailyRecordings, type RunReportView } from '../src/api-client.js';
-import { download, extractEntry, probeAudio, readArchive } from '../src/archive-check.js';
+import { download } from '../src/download.js';
 import { freePort, startService, waitUntilHealthy, type ServiceProcess } from '../src/processes.js';
 
 // The whole system as an operator runs it: api, scheduler and two workers as separate processes
@@ -130,12 +131,14 @@ describe('the whole system', () => {
           const bytes = await downloadObject(archive.object_key, zipPath);
           expect(bytes.length).toBe(archive.size_bytes);
           expect(createHash('sha256').update(bytes).digest('hex')).toBe(archive.sha256);
-          const { entries, metadata } = await readArchive(zipPath);
+          const entries = await readZipFile(zipPath);
+          const metadata = archiveMetadataOf(entries);
           const files = metadata.sessions.flatMap((s) => s.files);
           expect(metadata).toMatchObject({ utcDay: day, hour: formatHour(archive.hour) });
           expect(files.map((f) => f.messageId).sort((a, b) => a - b)).toEqual(hourRows.map((r) => r.messageId).sort((a, b) => a - b));
           expect(files.every((f) => f.status === 'converted')).toBe(true);
-          expect(entries.map((e) => e.path).filter((p) => p !== 'metadata.json').sort()).toEqual(
+          expect(entries.every((e) => e.compressionMethod === 0 || e.name === 'metadata.json')).toBe(true);
+          expect(entries.map((e) => e.name).filter((p) => p !== 'metadata.json').sort()).toEqual(
             metadata.sessions.flatMap((s) => s.files.map((f) => `${s.externalConversationId}/${s.sessionId}/${f.fileName}`)).sort(),
           );
           expect(archive.file_count).toBe(hourRows.length);
@@ -163,12 +166,12 @@ describe('the whole system', () => {
     const zip = await download(link.url!);
     try {
       expect(zip.size).toBe(link.sizeBytes);
-      const { entries, metadata } = await readArchive(zip.path);
-      expect(metadata.sessions.flatMap((s) => s.files)).toHaveLength(link.fileCount);
-      const opus = entries.find((e) => e.path.endsWith('.opus'))!;
+      const entries = await readZipFile(zip.path);
+      expect(archiveMetadataOf(entries).sessions.flatMap((s) => s.files)).toHaveLength(link.fileCount);
+      const opus = entries.find((e) => e.name.endsWith('.opus'))!;
       expect(opus.compressionMethod).toBe(0);
-      await extractEntry(zip.path, opus.path, `${zip.path}.opus`);
-      const probe = await probeAudio(`${zip.path}.opus`);
+      await writeFile(`${zip.path}.opus`, opus.content);
+      const probe = await probeAudioFile(`${zip.path}.opus`);
       expect(probe).toMatchObject({ formatName: 'ogg', codecName: 'opus', channels: 1 });
     } finally {
       await zip.cleanup();
