@@ -17,6 +17,7 @@ import { createArchiveHourHandler } from './job-handler.js';
 import { createWorkerMetrics } from './metrics.js';
 import { createArchiveHourProcessor, type ArchiveHourSummary } from './processor.js';
 import { createTranscoder } from './transcoder.js';
+import { removeOrphanedWorkDirectories } from './work-directories.js';
 
 /**
  * Stalled-job recovery: the lock is renewed every lockDuration/2 = 7.5 s while a job runs; a
@@ -40,6 +41,9 @@ await ensureBuckets(s3, [config.s3.archiveBucket]);
 const registry = createMetricsRegistry('worker');
 const metrics = createWorkerMetrics(registry);
 const metricsServer = await serveMetrics(registry, config.worker.metricsPort);
+
+const orphaned = await removeOrphanedWorkDirectories(tmpdir());
+if (orphaned.length > 0) logger.info({ directories: orphaned.length }, 'removed scratch directories of workers that were killed');
 
 const processor = createArchiveHourProcessor({
   db,

@@ -1,5 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { archiveKey, formatHour, isHour, parseUtcDay } from '@dcar/domain';
 import type { ArchiveHourJobData, Knex, Logger } from '@dcar/platform';
@@ -7,6 +6,7 @@ import { buildArchive, DEFAULT_BATCH_LIMITS, type BatchLimits } from './archive-
 import { findArchiveStatus, findHourFiles, lockHour, recordFailure, recordResult, type HourKey } from './archive-store.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { Transcoder } from './transcoder.js';
+import { createWorkDirectory } from './work-directories.js';
 import { abortStaleUploads } from './zip-upload.js';
 
 export interface ArchiveHourDeps {
@@ -108,7 +108,7 @@ export function createArchiveHourProcessor(deps: ArchiveHourDeps) {
           return { outcome: 'no_data' };
         }
 
-        const workDirectory = await mkdtemp(join(deps.tempDirectory, 'dcar-worker-'));
+        const workDirectory = await createWorkDirectory(deps.tempDirectory);
         try {
           const built = await buildArchive({
             files,
