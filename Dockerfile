@@ -13,6 +13,7 @@ COPY packages/platform/package.json packages/platform/
 COPY packages/runs/package.json packages/runs/
 COPY packages/testing/package.json packages/testing/
 COPY packages/admin/package.json packages/admin/
+COPY packages/demo/package.json packages/demo/
 COPY services/api/package.json services/api/
 COPY services/scheduler/package.json services/scheduler/
 COPY services/worker/package.json services/worker/
