@@ -11,6 +11,8 @@ export function isValidTenantId(value: string): boolean {
 
 export const MIN_RETENTION_DAYS = 1;
 export const MAX_RETENTION_DAYS = 7;
+/** Retention of a tenant whose feature settings were never written (the column's default too). */
+export const DEFAULT_RETENTION_DAYS = 3;
 
 export function isValidRetentionDays(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= MIN_RETENTION_DAYS && value <= MAX_RETENTION_DAYS;

@@ -1,4 +1,4 @@
-import { ALL_SCOPES, isValidRetentionDays, isValidTenantId, type Scope } from '@dcar/domain';
+import { ALL_SCOPES, DEFAULT_RETENTION_DAYS, isValidRetentionDays, isValidTenantId, type Scope } from '@dcar/domain';
 import type { Knex } from 'knex';
 import { generateClientId, generateClientSecret, hashSecret } from './secrets.js';
 
@@ -43,7 +43,6 @@ interface TenantRow {
   retention_days: number | null;
 }
 
-const DEFAULT_RETENTION_DAYS = 3;
 
 function tenantView(row: TenantRow): TenantView {
   return {

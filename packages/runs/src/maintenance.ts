@@ -1,4 +1,4 @@
-import { previousUtcDay } from '@dcar/domain';
+import { DEFAULT_RETENTION_DAYS, previousUtcDay } from '@dcar/domain';
 import type { Knex, Logger, MaintenanceJobs } from '@dcar/platform';
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Job } from 'bullmq';
@@ -51,7 +51,6 @@ export interface RetentionDeps {
 
 const DAYS_PER_PASS = 200;
 const DELETE_CONCURRENCY = 8;
-const DEFAULT_RETENTION_DAYS = 3;
 
 async function deleteObjects(deps: RetentionDeps, rows: Array<{ id: number; object_key: string }>): Promise<void> {
   let next = 0;

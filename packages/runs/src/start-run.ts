@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ContractMessages, addUtcDays, isUnfinishedUtcDay, isValidTenantId, parseUtcDay, utcDayOf, type UtcDay } from '@dcar/domain';
+import { ContractMessages, DEFAULT_RETENTION_DAYS, addUtcDays, isUnfinishedUtcDay, isValidTenantId, parseUtcDay, utcDayOf, type UtcDay } from '@dcar/domain';
 import { RunRequestError } from './errors.js';
 import type { RunEngineDeps, RunRow, RunTrigger } from './model.js';
 import { addRoundFlow } from './rounds.js';
@@ -17,7 +17,6 @@ interface TenantSettingsRow {
   retention_days: number | null;
 }
 
-const DEFAULT_RETENTION_DAYS = 3;
 
 /** The oldest day a tenant with this retention may still have generated: today - retentionDays. */
 function oldestDayWithinRetention(now: Date, retentionDays: number): UtcDay {
