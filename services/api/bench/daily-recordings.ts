@@ -13,7 +13,7 @@ import { createSigV4Presigner, sdkPresignGet } from '../src/presign.js';
 import { OWN_ISSUER, signingKeyId } from '../src/auth/access-tokens.js';
 import { DAILY, hs256Token } from '../test/helpers.js';
 
-const TENANTS = Number(process.env.BENCH_TENANTS ?? 2000);
+const TENANTS = Number(process.env.BENCH_TENANTS ?? 5000);
 const DURATION_SECONDS = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = 32;
 
