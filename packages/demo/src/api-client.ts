@@ -1,3 +1,7 @@
+/** The API's own response types: the demo and the system test read exactly what the API writes. */
+export type { DailyReport as DailyRecordings } from '@dcar/api/daily-report';
+export type { RunReport as RunReportView } from '@dcar/runs';
+
 /** A small client of the API's HTTP contract, as a tenant application or the host would use it. */
 export class ApiClient {
   constructor(readonly baseUrl: string) {}
@@ -29,24 +33,4 @@ export class ApiClient {
     if (result.status !== expected) throw new Error(`${method} ${path} answered ${result.status}: ${JSON.stringify(result.body)}`);
     return result.body;
   }
-}
-
-export interface DailyRecordings {
-  date: string;
-  totalSessions: number;
-  totalFiles: number;
-  totalSizeBytes: number;
-  generatedAt: string | null;
-  retentionDays: number;
-  expiresAt: string | null;
-  links: Array<{ hour: string; url: string | null; sessionCount: number; fileCount: number; sizeBytes: number; status: string }>;
-}
-
-export interface RunReportView {
-  runId: string;
-  state: string;
-  round: number;
-  jobCount: number;
-  counts: Record<string, number>;
-  hours: Array<{ tenantId: string; hour: string; status: string; attempts: number; lastError: string | null }>;
 }
