@@ -49,9 +49,20 @@ class AbortedError extends Error {
   override name = 'AbortError';
 }
 
-function batchArgs(items: readonly TranscodeItem[]): string[] {
+/**
+ * `quick`: read stream parameters from the headers only (`-analyzeduration 0`). By default ffmpeg
+ * decodes up to 5 s of every compressed input to analyse it and then decodes it again; that cost
+ * ~4% of a realistic hour's CPU. A file that quick probing cannot handle fails its batch and is
+ * redone alone with `full` probing, ffmpeg's default.
+ */
+type Probing = 'quick' | 'full';
+
+function batchArgs(items: readonly TranscodeItem[], probing: Probing): string[] {
   const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-y'];
-  for (const item of items) args.push('-i', item.inputPath);
+  for (const item of items) {
+    if (probing === 'quick') args.push('-analyzeduration', '0');
+    args.push('-i', item.inputPath);
+  }
   items.forEach((item, index) => {
     args.push('-map', `${index}:a:0`, ...OPUS_OUTPUT_ARGS);
     // prism-media appends `pipe:1` as the last output: the last item is written through stdout.
@@ -61,9 +72,9 @@ function batchArgs(items: readonly TranscodeItem[]): string[] {
 }
 
 /** Runs one ffmpeg through prism-media; resolves with its exit code and the end of its stderr. */
-async function runFfmpeg(items: readonly TranscodeItem[], signal: AbortSignal): Promise<{ code: number | null; stderr: string }> {
+async function runFfmpeg(items: readonly TranscodeItem[], probing: Probing, signal: AbortSignal): Promise<{ code: number | null; stderr: string }> {
   if (signal.aborted) throw new AbortedError('transcode aborted');
-  const ffmpeg = new prism.FFmpeg({ args: batchArgs(items) });
+  const ffmpeg = new prism.FFmpeg({ args: batchArgs(items, probing) });
   // prism-media hides the process' exit status (a failed transcode just ends the stream): keep the
   // handle to read the exit code, and drain stderr so a chatty decoder never blocks on a full pipe.
   const child = ffmpeg.process;
@@ -113,7 +124,7 @@ function lastLine(text: string): string {
 
 export function createTranscoder(): Transcoder {
   const transcodeOne = async (item: TranscodeItem, signal: AbortSignal): Promise<TranscodeResult> => {
-    const { code, stderr } = await runFfmpeg([item], signal);
+    const { code, stderr } = await runFfmpeg([item], 'full', signal);
     if (code !== 0) {
       await rm(item.outputPath, { force: true });
       return { ok: false, reason: `ffmpeg exited with ${String(code)}${stderr ? `: ${lastLine(stderr)}` : ''}` };
@@ -128,7 +139,7 @@ export function createTranscoder(): Transcoder {
       if (items.length === 0) return { results: [], processes: 0 };
       const first = items[0];
       if (items.length === 1 && first) return { results: [await transcodeOne(first, signal)], processes: 1 };
-      const { code } = await runFfmpeg(items, signal);
+      const { code } = await runFfmpeg(items, 'quick', signal);
       // Exit 0: each output stands on its own, so only the invalid ones are redone. Any other
       // exit: ffmpeg may have stopped early for every output, so all are redone one by one.
       const results: TranscodeResult[] =
