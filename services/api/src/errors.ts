@@ -1,11 +1,12 @@
 import { ContractError, ContractMessages } from '@dcar/domain';
 import { HostError } from '@dcar/platform';
+import { RunRequestError } from '@dcar/runs';
 import type { FastifyError, FastifyInstance } from 'fastify';
 
 /** Errors whose message is written for the caller and may be shown as is. */
 function isUserFacing(error: unknown): error is Error & { statusCode: number } {
   return (
-    (error instanceof ContractError || error instanceof HostError || (error as Error | null)?.name === 'RunRequestError') &&
+    (error instanceof ContractError || error instanceof HostError || error instanceof RunRequestError) &&
     typeof (error as { statusCode?: unknown }).statusCode === 'number'
   );
 }

@@ -1,5 +1,6 @@
 import { ContractMessages } from '@dcar/domain';
 import { createS3Client } from '@dcar/platform';
+import { getRunReport } from '@dcar/runs';
 import { createTestEnvironment, type TestEnvironment } from '@dcar/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MISSING_HOST_SCOPE } from '../src/routes/host.js';
@@ -96,6 +97,9 @@ describe('host endpoints', () => {
     const report = await host('GET', `/api/host/daily-audio-recordings/runs/${runId}`);
     expect(report.statusCode).toBe(200);
     expect(report.json()).toMatchObject({ runId, utcDay: day, trigger: 'manual', force: false });
+    // The answer is exactly the engine's report: the response schema drops none of its fields.
+    expect(Object.keys(report.json()).sort()).toEqual(Object.keys((await getRunReport(env.knex, runId))!).sort());
+    expect(report.json().failedHours).toEqual([]);
 
     expect((await host('GET', '/api/host/daily-audio-recordings/runs/nope')).statusCode).toBe(404);
     const badDay = await host('POST', '/api/host/daily-audio-recordings/runs', { utcDay: '2025-02-30' });

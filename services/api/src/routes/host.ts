@@ -71,6 +71,7 @@ const RunReportBody = Type.Object({
       finishedAt: Type.Union([Type.String(), Type.Null()]),
     }),
   ),
+  failedHours: Type.Array(Type.Object({ tenantId: Type.String(), hour: Type.String(), error: Type.String() })),
   hours: Type.Array(RunHour),
 });
 
