@@ -13,9 +13,10 @@ export const REDACTED_PATHS = [
   'clientSecret',
   'access_token',
   '*.access_token',
-  'url',
-  '*.url',
+  // Presigned download links, should a response body ever be logged. Not `req.url`: request paths
+  // carry no secret and operators need them.
   'links[*].url',
+  '*.links[*].url',
 ];
 
 /** JSON logs to stdout, or to another file descriptor (the admin CLI keeps stdout for its result). */
