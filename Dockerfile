@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for every service (api, scheduler, worker, migrate); the command picks the process.
 # Services run their TypeScript source through tsx, as in development and tests: one code path.
-ARG NODE_VERSION=22
+ARG NODE_VERSION=24.21.0
 
 FROM node:${NODE_VERSION}-bookworm-slim AS deps
 ENV CI=true

