@@ -1,10 +1,8 @@
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from '@dcar/testing';
+import { createTestDatabase, REPOSITORY_ROOT, sourceCommand } from '@dcar/testing';
 import { findApiClient, verifySecret } from '@dcar/platform';
 
-const root = fileURLToPath(new URL('../../..', import.meta.url));
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
 
 beforeAll(async () => {
@@ -17,10 +15,11 @@ afterAll(async () => {
 /** Runs the CLI as an operator would (`pnpm admin ...` runs exactly this). */
 function admin(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
+    const { command, args: commandArgs } = sourceCommand('admin', args);
     execFile(
-      process.execPath,
-      ['--import', 'tsx', 'packages/admin/src/main.ts', ...args],
-      { cwd: root, env: { ...process.env, DATABASE_URL: database.url, LOG_LEVEL: 'warn', ...env } },
+      command,
+      commandArgs,
+      { cwd: REPOSITORY_ROOT, env: { ...process.env, DATABASE_URL: database.url, LOG_LEVEL: 'warn', ...env } },
       (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
     );
   });

@@ -2,17 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPOSITORY_ROOT, sourceCommand } from '@dcar/testing/source-process';
 
-/** The repository's root, where `services/` and `packages/` are. */
-export const REPOSITORY_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-
-export const SERVICE_ENTRY_POINTS = {
-  api: 'services/api/src/main.ts',
-  scheduler: 'services/scheduler/src/main.ts',
-  worker: 'services/worker/src/main.ts',
-} as const;
-export type ServiceName = keyof typeof SERVICE_ENTRY_POINTS;
+export type ServiceName = 'api' | 'scheduler' | 'worker';
 
 /** A free TCP port on the loopback interface (asked of the OS, then released). */
 export function freePort(): Promise<number> {
@@ -39,15 +31,16 @@ export interface ServiceProcess {
 }
 
 /**
- * Starts a service as an operator would (`node --import tsx services/<name>/src/main.ts`), with
- * exactly the given environment on top of PATH/HOME, its JSON logs going to `logFile`.
+ * Starts a service from its TypeScript source, as `pnpm dev:<name>` does, with exactly the given
+ * environment on top of PATH/HOME, its JSON logs going to `logFile`.
  */
 export function startService(options: { service: ServiceName; name?: string; env: Record<string, string>; logDirectory: string }): ServiceProcess {
   const name = options.name ?? options.service;
   const logFile = join(options.logDirectory, `${name}.log`);
   mkdirSync(dirname(logFile), { recursive: true });
   const log = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVICE_ENTRY_POINTS[options.service]], {
+  const { command, args } = sourceCommand(options.service);
+  const child = spawn(command, args, {
     cwd: REPOSITORY_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -16,6 +16,8 @@ import { startLocalS3, type LocalS3 } from '@dcar/platform/local-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Redis } from 'ioredis';
 
+export * from './source-process.js';
+
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 

@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { archiveKey, utcDayOf, type UtcDay } from '@dcar/domain';
 import { createPresignClient } from '@dcar/platform';
-import { createTestEnvironment } from '@dcar/testing';
+import { createTestEnvironment, REPOSITORY_ROOT, sourceCommand } from '@dcar/testing';
 import autocannon from 'autocannon';
 import { createSigV4Presigner, sdkPresignGet } from '../src/presign.js';
 import { OWN_ISSUER, signingKeyId } from '../src/auth/access-tokens.js';
@@ -59,7 +59,9 @@ function freePort(): Promise<number> {
 /** Starts a server script with the test environment's variables; resolves once it answers `probePath`. */
 async function startServer(script: string, env: Record<string, string>, probePath: string): Promise<{ address: string; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL(script, import.meta.url))], {
+  const { command, args } = sourceCommand(fileURLToPath(new URL(script, import.meta.url)));
+  const child = spawn(command, args, {
+    cwd: REPOSITORY_ROOT,
     env: { ...process.env, ...env, API_PORT: String(port), API_HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

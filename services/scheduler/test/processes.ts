@@ -1,7 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+import { REPOSITORY_ROOT, sourceCommand } from '@dcar/testing';
 
 export interface ServiceProcess {
   child: ChildProcess;
@@ -12,10 +10,11 @@ export interface ServiceProcess {
   kill(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-/** Starts `services/<name>/src/main.ts` as its own process, as `pnpm start:<name>` does. */
+/** Starts `services/<name>/src/main.ts` as its own process, as `pnpm dev:<name>` does. */
 export function startService(name: 'scheduler' | 'worker', env: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', `services/${name}/src/main.ts`], {
-    cwd: ROOT,
+  const { command, args } = sourceCommand(name);
+  const child = spawn(command, args, {
+    cwd: REPOSITORY_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -5,7 +5,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { addUtcDays, hourWindow, utcDayOf } from '@dcar/domain';
 import { QueueNames, createLogger, createRedisConnection, putTenant, roundParentJobId, setDailyAudioFeature, type ArchiveHourJobData } from '@dcar/platform';
 import { createRunQueues, getRunReport, startRun, type RunEngineDeps, type RunQueues, type RunReport } from '@dcar/runs';
-import { createTestEnvironment, waitFor, type TestEnvironment } from '@dcar/testing';
+import { createTestEnvironment, REPOSITORY_ROOT, sourceCommand, waitFor, type TestEnvironment } from '@dcar/testing';
 import { seedConversationAudio } from '@dcar/testing/seed';
 import { startS3FaultProxy, type S3FaultProxy } from '@dcar/testing/s3-fault-proxy';
 import { QueueEvents, type Job } from 'bullmq';
@@ -165,14 +165,16 @@ describe('rounds with real workers', () => {
   it('runs from `pnpm admin run --wait`, printing the summary and exiting non-zero when an hour failed', async () => {
     const hour7 = await env.knex('conversation_audio_files').where({ tenant_id: 'alpha' }).whereRaw("extract(hour from recorded_at at time zone 'UTC') = 7").select('storage_path');
     for (const row of hour7) alwaysUnreachable.add(row.storage_path);
-    const admin = (args: string[]) =>
-      promisify(execFile)(process.execPath, ['--import', 'tsx', 'packages/admin/src/main.ts', ...args], {
-        cwd: new URL('../../../', import.meta.url).pathname,
+    const admin = (args: string[]) => {
+      const { command, args: commandArgs } = sourceCommand('admin', args);
+      return promisify(execFile)(command, commandArgs, {
+        cwd: REPOSITORY_ROOT,
         env: { PATH: process.env.PATH ?? '', ...env.env },
       }).then(
         (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
         (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
       );
+    };
 
     const today = utcDayOf(new Date());
     const refused = await admin(['run', today]);

@@ -9,16 +9,14 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseUtcDay } from '@dcar/domain';
 import { archiveHourJobId, createRedisConnection, QueueNames, type ArchiveHourJobData } from '@dcar/platform';
-import { createTestEnvironment, waitFor } from '@dcar/testing';
+import { createTestEnvironment, REPOSITORY_ROOT, sourceCommand, waitFor } from '@dcar/testing';
 import { audioExtension, defaultSampleRate, synthesizeAudio } from '@dcar/testing/audio';
 import { generateRealisticHour, seedConversationAudio, type SeedRow } from '@dcar/testing/seed';
 import { Queue } from 'bullmq';
 import { OPUS_OUTPUT_ARGS } from '../src/transcoder.js';
 
-const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const MIN_CLIPS = Number(process.env.BENCH_CLIPS ?? 300);
 const PARALLELISM = Number(process.env.TRANSCODE_CONCURRENCY ?? availableParallelism());
@@ -163,8 +161,9 @@ async function main(): Promise<void> {
 
     // The worker as deployed: its own process, sources in the S3 store, ZIP uploaded back.
     {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'services/worker/src/main.ts'], {
-        cwd: REPO_ROOT,
+      const { command, args } = sourceCommand('worker');
+      const child = spawn(command, args, {
+        cwd: REPOSITORY_ROOT,
         env: { PATH: process.env.PATH ?? '', ...env.env },
         stdio: ['ignore', 'pipe', 'inherit'],
       });

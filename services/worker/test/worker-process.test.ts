@@ -1,16 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { archiveKey, parseUtcDay } from '@dcar/domain';
 import { archiveHourJobId, createRedisConnection, QueueNames, type ArchiveHourJobData } from '@dcar/platform';
-import { createTestEnvironment, waitFor, type TestEnvironment } from '@dcar/testing';
+import { createTestEnvironment, REPOSITORY_ROOT, sourceCommand, waitFor, type TestEnvironment } from '@dcar/testing';
 import { seedConversationAudio, type SeedRow } from '@dcar/testing/seed';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectExists, readZipObject } from './helpers.js';
 
-const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DAY = parseUtcDay('2025-12-12')!;
 const TENANT = 'tenant-proc';
 
@@ -27,8 +25,9 @@ const workers: RunningWorker[] = [];
 const directories: string[] = [];
 
 function startWorker(): RunningWorker {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/worker/src/main.ts'], {
-    cwd: REPO_ROOT,
+  const { command, args } = sourceCommand('worker');
+  const child = spawn(command, args, {
+    cwd: REPOSITORY_ROOT,
     env: { PATH: process.env.PATH ?? '', ...env.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
