@@ -1,9 +1,9 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { Config, Knex, Logger } from '@dcar/platform';
+import type { AdminConfig, Knex, Logger } from '@dcar/platform';
 
 /** What every admin command gets: validated config, a database handle, a logger, the clock. */
 export interface CommandContext {
-  config: Config;
+  config: AdminConfig;
   db: Knex;
   logger: Logger;
   now: () => Date;

@@ -1,4 +1,4 @@
-import { HostError, createKnex, createLogger, loadConfigOrExit } from '@dcar/platform';
+import { HostError, createKnex, createLogger, loadAdminConfig, loadConfigOrExit } from '@dcar/platform';
 import { UsageError, findCommand, usageText } from './commands.js';
 
 // `pnpm admin <command>`: host operations from a terminal, printing JSON.
@@ -9,7 +9,7 @@ if (!found) {
   process.exit(2);
 }
 
-const config = loadConfigOrExit(process.env);
+const config = loadConfigOrExit(loadAdminConfig, process.env);
 // Logs go to stderr so stdout stays one JSON document a script can parse.
 const logger = createLogger({ service: 'admin', level: config.logLevel, fd: 2 });
 const db = createKnex(config.databaseUrl, { max: 2 });

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { addUtcDays, previousUtcDay, startOfUtcDay, type UtcDay } from '@dcar/domain';
-import { createKnex, createS3Client, ensureBuckets, ensureDatabase, loadConfigOrExit, migrateToLatest } from '@dcar/platform';
+import { createKnex, createS3Client, ensureBuckets, ensureDatabase, loadConfigOrExit, loadSystemConfig, migrateToLatest } from '@dcar/platform';
 import { startLocalS3, type LocalS3 } from '@dcar/platform/local-s3';
 import { archiveMetadataOf, probeAudioFile, readZipFile } from '@dcar/testing/archive';
 import { generateRealisticDay, seedConversationAudio } from '@dcar/testing/seed';
@@ -45,7 +45,8 @@ async function main(): Promise<void> {
   }
   env.API_PORT = env.API_PORT ?? String((await isPortFree(3000)) ? 3000 : await freePort());
   env.LOG_LEVEL = env.LOG_LEVEL ?? 'info';
-  const config = loadConfigOrExit(env);
+  // The demo runs every service with this one environment: check it for all of them up front.
+  const config = loadConfigOrExit(loadSystemConfig, env);
 
   say('migrating the database');
   await ensureDatabase(config.databaseUrl);

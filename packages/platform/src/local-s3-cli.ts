@@ -1,9 +1,9 @@
 import { resolve } from 'node:path';
-import { loadConfigOrExit } from './config.js';
+import { loadConfigOrExit, loadLocalS3Config } from './config.js';
 import { startLocalS3 } from './local-s3.js';
 
 // `pnpm local:s3`: the embedded store on the configured endpoint's port, data under .data/s3.
-const config = loadConfigOrExit(process.env);
+const config = loadConfigOrExit(loadLocalS3Config, process.env);
 const endpoint = new URL(config.s3.endpoint);
 const store = await startLocalS3({
   port: Number(endpoint.port || 80),

@@ -1,10 +1,10 @@
-import { loadConfigOrExit } from './config.js';
+import { loadConfigOrExit, loadMigrateConfig } from './config.js';
 import { createKnex, ensureDatabase } from './db.js';
 import { createLogger } from './logger.js';
 import { migrateToLatest } from './migrate.js';
 
 // `pnpm migrate`: create the database when missing, then apply pending migrations.
-const config = loadConfigOrExit(process.env);
+const config = loadConfigOrExit(loadMigrateConfig, process.env);
 const logger = createLogger({ service: 'migrate', level: config.logLevel });
 await ensureDatabase(config.databaseUrl);
 const knex = createKnex(config.databaseUrl);

@@ -1,7 +1,7 @@
 import { CreateBucketCommand, HeadBucketCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import type { Config } from './config.js';
+import type { S3Config } from './config.js';
 
-function clientConfig(s3: Config['s3'], endpoint: string): S3ClientConfig {
+function clientConfig(s3: S3Config, endpoint: string): S3ClientConfig {
   return {
     endpoint,
     region: s3.region,
@@ -14,7 +14,7 @@ function clientConfig(s3: Config['s3'], endpoint: string): S3ClientConfig {
 }
 
 /** Client for the services' own traffic (S3_ENDPOINT). */
-export function createS3Client(s3: Config['s3']): S3Client {
+export function createS3Client(s3: S3Config): S3Client {
   return new S3Client(clientConfig(s3, s3.endpoint));
 }
 
@@ -22,7 +22,7 @@ export function createS3Client(s3: Config['s3']): S3Client {
  * Client used only to sign URLs for clients (S3_PUBLIC_ENDPOINT): the signature covers the host,
  * so it must be the address clients reach. It never sends a request.
  */
-export function createPresignClient(s3: Config['s3']): S3Client {
+export function createPresignClient(s3: S3Config): S3Client {
   return new S3Client(clientConfig(s3, s3.publicEndpoint));
 }
 

@@ -1,9 +1,36 @@
-import { describe, expect, it } from 'vitest';
-import { DEVELOPMENT_JWT_SIGNING_KEY, loadConfig } from '../src/config.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  DEVELOPMENT_HOST_CLIENT_SECRET,
+  DEVELOPMENT_JWT_SIGNING_KEY,
+  loadAdminConfig,
+  loadApiConfig,
+  loadMigrateConfig,
+  loadSchedulerConfig,
+  loadSystemConfig,
+  loadWorkerConfig,
+} from '../src/config.js';
 
-describe('loadConfig', () => {
+const directory = mkdtempSync(join(tmpdir(), 'dcar-config-'));
+afterAll(() => rmSync(directory, { recursive: true, force: true }));
+
+function secretFile(name: string, content: string): string {
+  const path = join(directory, name);
+  writeFileSync(path, content);
+  return path;
+}
+
+/** The whole message, one line, nothing else. */
+const exactly = (message: string) => new RegExp(`^${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+
+const STRONG = 'k'.repeat(40);
+const PRODUCTION_API = { NODE_ENV: 'production', JWT_SIGNING_KEY: STRONG, HOST_CLIENT_SECRET: 'h'.repeat(40) };
+
+describe('configuration', () => {
   it('gives working developer defaults for every variable', () => {
-    const config = loadConfig({});
+    const config = loadSystemConfig({});
     expect(config.databaseUrl).toBe('postgres://postgres@127.0.0.1:5432/dcar');
     expect(config.redis.url).toBe('redis://127.0.0.1:6379');
     expect(config.s3).toMatchObject({
@@ -16,11 +43,13 @@ describe('loadConfig', () => {
     expect(config.api).toEqual({ port: 3000, host: '0.0.0.0', rateLimitPerHour: 10 });
     expect(config.scheduler.nightlyCron).toBe('15 0 * * *');
     expect(config.auth.signingKey).toBe(DEVELOPMENT_JWT_SIGNING_KEY);
+    expect(config.auth.hostClientSecret).toBe(DEVELOPMENT_HOST_CLIENT_SECRET);
     expect(config.worker.transcodeConcurrency).toBeGreaterThanOrEqual(1);
+    expect(config.worker.archiveEncryption).toBeNull();
   });
 
   it('reads values and keeps the public endpoint apart', () => {
-    const config = loadConfig({
+    const config = loadSystemConfig({
       S3_ENDPOINT: 'http://minio:9000',
       S3_PUBLIC_ENDPOINT: 'https://files.example.com',
       RATE_LIMIT_PER_HOUR: '25',
@@ -39,20 +68,111 @@ describe('loadConfig', () => {
     [{ API_PORT: '70000' }, /API_PORT must be an integer from 0 to 65535/],
     [{ RATE_LIMIT_PER_HOUR: 'ten' }, /RATE_LIMIT_PER_HOUR must be an integer/],
     [{ WORKER_CONCURRENCY: '0' }, /WORKER_CONCURRENCY must be an integer from 1/],
-    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+    [{ LOG_LEVEL: 'loud' }, /^Invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent \(got "loud"\)$/],
     [{ NIGHTLY_CRON: 'every night' }, /NIGHTLY_CRON must be a cron pattern/],
     [{ S3_ARCHIVE_BUCKET: 'A' }, /S3_ARCHIVE_BUCKET must be an S3 bucket name/],
     [{ AUTH_JWKS_URL: 'http://idp/jwks' }, /AUTH_ISSUER must be set/],
+    [{ S3_SSE: 'rot13' }, /^Invalid configuration: S3_SSE must be one of none, AES256, aws:kms \(got "rot13"\)$/],
+    [{ S3_SSE: 'aws:kms' }, /^Invalid configuration: S3_SSE_KMS_KEY_ID must be set when S3_SSE=aws:kms$/],
+    [{ S3_SSE: 'AES256', S3_SSE_KMS_KEY_ID: 'key' }, /^Invalid configuration: S3_SSE_KMS_KEY_ID must be set only when S3_SSE=aws:kms$/],
   ])('stops on %j with one line naming the variable', (env, message) => {
-    expect(() => loadConfig(env)).toThrow(message);
+    expect(() => loadSystemConfig(env)).toThrow(message);
   });
 
   it('never echoes a secret it refuses', () => {
-    expect(() => loadConfig({ JWT_SIGNING_KEY: 'short-secret' })).toThrow(/^Invalid configuration: JWT_SIGNING_KEY must be at least 32 characters$/);
+    expect(() => loadApiConfig({ JWT_SIGNING_KEY: 'short-secret' })).toThrow(/^Invalid configuration: JWT_SIGNING_KEY must be at least 32 characters$/);
+    expect(() => loadApiConfig({ HOST_CLIENT_SECRET: 'short' })).toThrow(/^Invalid configuration: HOST_CLIENT_SECRET must be at least 8 characters$/);
   });
 
-  it('refuses development secrets in production', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SIGNING_KEY must be set when NODE_ENV=production/);
-    expect(() => loadConfig({ NODE_ENV: 'production', JWT_SIGNING_KEY: 'k'.repeat(40) })).toThrow(/HOST_CLIENT_SECRET/);
+  it('maps S3_SSE to the encryption the worker asks for', () => {
+    expect(loadWorkerConfig({ S3_SSE: 'none' }).worker.archiveEncryption).toBeNull();
+    expect(loadWorkerConfig({ S3_SSE: 'AES256' }).worker.archiveEncryption).toEqual({ algorithm: 'AES256' });
+    expect(loadWorkerConfig({ S3_SSE: 'aws:kms', S3_SSE_KMS_KEY_ID: 'arn:aws:kms:eu-west-1:1:key/k' }).worker.archiveEncryption).toEqual({
+      algorithm: 'aws:kms',
+      kmsKeyId: 'arn:aws:kms:eu-west-1:1:key/k',
+    });
+  });
+});
+
+describe('per-service loaders', () => {
+  it('a worker, the scheduler, migrate and admin load in production with no JWT key and no host credentials', () => {
+    const production = { NODE_ENV: 'production' };
+    const worker = loadWorkerConfig(production);
+    expect(worker).not.toHaveProperty('auth');
+    expect(worker).not.toHaveProperty('api');
+    expect(Object.keys(worker).sort()).toEqual(['databaseUrl', 'logLevel', 'nodeEnv', 'redis', 's3', 'shutdownTimeoutMs', 'worker']);
+    expect(Object.keys(loadSchedulerConfig(production)).sort()).toEqual(['databaseUrl', 'logLevel', 'nodeEnv', 'redis', 's3', 'scheduler', 'shutdownTimeoutMs']);
+    expect(Object.keys(loadMigrateConfig(production)).sort()).toEqual(['databaseUrl', 'logLevel', 'nodeEnv']);
+    expect(Object.keys(loadAdminConfig(production)).sort()).toEqual(['databaseUrl', 'logLevel', 'nodeEnv', 'redis']);
+  });
+
+  it("each service ignores the others' variables, even invalid ones", () => {
+    const others = { JWT_SIGNING_KEY: 'short', API_PORT: 'x', NIGHTLY_CRON: 'never', S3_SSE: 'rot13', WORKER_CONCURRENCY: '0' };
+    expect(() => loadMigrateConfig(others)).not.toThrow();
+    expect(() => loadAdminConfig(others)).not.toThrow();
+    expect(() => loadWorkerConfig({ ...others, S3_SSE: 'AES256', WORKER_CONCURRENCY: '2' })).not.toThrow();
+    expect(() => loadSchedulerConfig({ ...others, NIGHTLY_CRON: '0 1 * * *' })).not.toThrow();
+    expect(() => loadApiConfig({ ...others, JWT_SIGNING_KEY: STRONG, API_PORT: '3000' })).not.toThrow();
+  });
+});
+
+describe('production secrets', () => {
+  it('accepts strong secrets', () => {
+    const config = loadApiConfig(PRODUCTION_API);
+    expect(config.auth.signingKey).toBe(STRONG);
+  });
+
+  it.each([
+    ['an unset JWT_SIGNING_KEY', { JWT_SIGNING_KEY: undefined }, 'Invalid configuration: JWT_SIGNING_KEY must be set when NODE_ENV=production'],
+    ['the development JWT_SIGNING_KEY', { JWT_SIGNING_KEY: DEVELOPMENT_JWT_SIGNING_KEY }, 'Invalid configuration: JWT_SIGNING_KEY must not be the development default when NODE_ENV=production'],
+    ['a 31-character JWT_SIGNING_KEY', { JWT_SIGNING_KEY: 'k'.repeat(31) }, 'Invalid configuration: JWT_SIGNING_KEY must be at least 32 characters'],
+    ['an unset HOST_CLIENT_SECRET', { HOST_CLIENT_SECRET: undefined }, 'Invalid configuration: HOST_CLIENT_SECRET must be set when NODE_ENV=production'],
+    ['the development HOST_CLIENT_SECRET', { HOST_CLIENT_SECRET: DEVELOPMENT_HOST_CLIENT_SECRET }, 'Invalid configuration: HOST_CLIENT_SECRET must not be the development default when NODE_ENV=production'],
+    ['a 31-character HOST_CLIENT_SECRET', { HOST_CLIENT_SECRET: 'h'.repeat(31) }, 'Invalid configuration: HOST_CLIENT_SECRET must be at least 32 characters when NODE_ENV=production'],
+  ])('refuses %s with exactly one line naming the variable', (_case, override, message) => {
+    expect(() => loadApiConfig({ ...PRODUCTION_API, ...override })).toThrow(exactly(message));
+  });
+
+  it('keeps the development defaults outside production', () => {
+    expect(loadApiConfig({ NODE_ENV: 'test' }).auth).toMatchObject({ signingKey: DEVELOPMENT_JWT_SIGNING_KEY, hostClientSecret: DEVELOPMENT_HOST_CLIENT_SECRET });
+  });
+});
+
+describe('<NAME>_FILE', () => {
+  it('reads every secret from a file, without the trailing newline', () => {
+    const config = loadSystemConfig({
+      ...PRODUCTION_API,
+      JWT_SIGNING_KEY: undefined,
+      HOST_CLIENT_SECRET: undefined,
+      JWT_SIGNING_KEY_FILE: secretFile('jwt', `${'j'.repeat(40)}\n`),
+      JWT_PREVIOUS_SIGNING_KEYS_FILE: secretFile('previous', `${'p'.repeat(40)},${'q'.repeat(40)}\n`),
+      HOST_CLIENT_SECRET_FILE: secretFile('host', `${'s'.repeat(40)}\n`),
+      S3_SECRET_ACCESS_KEY_FILE: secretFile('s3', 'store-secret\n'),
+    });
+    expect(config.auth.signingKey).toBe('j'.repeat(40));
+    expect(config.auth.previousSigningKeys).toEqual(['p'.repeat(40), 'q'.repeat(40)]);
+    expect(config.auth.hostClientSecret).toBe('s'.repeat(40));
+    expect(config.s3.secretAccessKey).toBe('store-secret');
+  });
+
+  it('names the file variable when its content is refused, without echoing it', () => {
+    const weak = secretFile('weak', 'weak-but-long-enough\n');
+    expect(() => loadApiConfig({ ...PRODUCTION_API, HOST_CLIENT_SECRET: undefined, HOST_CLIENT_SECRET_FILE: weak })).toThrow(
+      exactly('Invalid configuration: HOST_CLIENT_SECRET_FILE must hold at least 32 characters when NODE_ENV=production'),
+    );
+    expect(() => loadApiConfig({ JWT_SIGNING_KEY_FILE: weak })).toThrow(exactly('Invalid configuration: JWT_SIGNING_KEY_FILE must hold at least 32 characters'));
+  });
+
+  it('refuses an unreadable file, and a variable given both ways', () => {
+    expect(() => loadWorkerConfig({ S3_SECRET_ACCESS_KEY_FILE: join(directory, 'missing') })).toThrow(
+      exactly('Invalid configuration: S3_SECRET_ACCESS_KEY_FILE must be a readable file (ENOENT)'),
+    );
+    expect(() => loadWorkerConfig({ S3_SECRET_ACCESS_KEY: 'a', S3_SECRET_ACCESS_KEY_FILE: secretFile('both', 'b') })).toThrow(
+      exactly('Invalid configuration: S3_SECRET_ACCESS_KEY_FILE must not be set together with S3_SECRET_ACCESS_KEY'),
+    );
+  });
+
+  it('is only read for secrets a service uses', () => {
+    expect(() => loadWorkerConfig({ JWT_SIGNING_KEY_FILE: join(directory, 'missing') })).not.toThrow();
   });
 });

@@ -1,7 +1,7 @@
 import { GetObjectCommand, HeadBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPresignClient, createS3Client, ensureBuckets, loadConfig } from '../src/index.js';
+import { createPresignClient, createS3Client, ensureBuckets, loadSystemConfig } from '../src/index.js';
 import { createTestS3, uniqueName } from '@dcar/testing';
 
 let s3store: Awaited<ReturnType<typeof createTestS3>>;
@@ -14,7 +14,7 @@ afterAll(async () => {
 
 describe('object store', () => {
   it('creates missing buckets, idempotently, and round-trips objects path-style', async () => {
-    const config = loadConfig({ S3_ENDPOINT: s3store.store.endpoint });
+    const config = loadSystemConfig({ S3_ENDPOINT: s3store.store.endpoint });
     const client = createS3Client(config.s3);
     const bucket = uniqueName('new-');
     await ensureBuckets(client, [bucket, bucket, s3store.archiveBucket]);
@@ -26,7 +26,7 @@ describe('object store', () => {
   });
 
   it('signs URLs for the public endpoint, not the internal one', async () => {
-    const config = loadConfig({ S3_ENDPOINT: s3store.store.endpoint, S3_PUBLIC_ENDPOINT: 'https://files.example.com' });
+    const config = loadSystemConfig({ S3_ENDPOINT: s3store.store.endpoint, S3_PUBLIC_ENDPOINT: 'https://files.example.com' });
     const presigner = createPresignClient(config.s3);
     const url = new URL(
       await getSignedUrl(presigner, new GetObjectCommand({ Bucket: 'arc-bucket', Key: 'acme/x/01.zip' }), { expiresIn: 86_400 }),

@@ -7,9 +7,9 @@ import {
   createS3Client,
   dropDatabase,
   ensureDatabase,
-  loadConfig,
+  loadSystemConfig,
   migrateToLatest,
-  type Config,
+  type SystemConfig,
   type Knex,
 } from '@dcar/platform';
 import { startLocalS3, type LocalS3 } from '@dcar/platform/local-s3';
@@ -82,7 +82,7 @@ export async function createTestS3(): Promise<{ store: LocalS3; sourceBucket: st
 }
 
 export interface TestEnvironment {
-  config: Config;
+  config: SystemConfig;
   /** The environment variables that give `config`, for starting services as child processes. */
   env: Record<string, string>;
   knex: Knex;
@@ -108,7 +108,7 @@ export async function createTestEnvironment(overrides: Record<string, string> = 
     S3_ARCHIVE_BUCKET: s3store.archiveBucket,
     ...overrides,
   };
-  const config = loadConfig(env);
+  const config = loadSystemConfig(env);
   const s3 = createS3Client(config.s3);
   return {
     config,

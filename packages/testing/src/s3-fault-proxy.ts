@@ -1,10 +1,13 @@
-import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface FaultRequest {
   method: string;
   /** The decoded path, e.g. `/bucket/key/of/object.wav` (path-style S3). */
   path: string;
+  /** The query, e.g. `uploads` on CreateMultipartUpload. */
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
 }
 
 export interface S3FaultProxy {
@@ -12,6 +15,8 @@ export interface S3FaultProxy {
   endpoint: string;
   /** Requests matching this answer 503 SlowDown-style errors instead of reaching the store; change it at any time. */
   failWhen: (request: FaultRequest) => boolean;
+  /** Sees every request before it is refused or passed on (to assert on what a client sent). */
+  onRequest: (request: FaultRequest) => void;
   /** How many requests were refused so far. */
   refused: number;
   close(): Promise<void>;
@@ -31,18 +36,27 @@ function decodedPath(req: IncomingMessage): string {
 
 /**
  * A reverse proxy in front of an S3 store that makes chosen requests fail, as an unreachable or
- * overloaded store would. Everything else is passed through byte for byte, headers included.
+ * overloaded store would. Everything else is passed through byte for byte, headers included, and
+ * every request can be observed (the embedded store ignores some headers, e.g. encryption).
  */
 export async function startS3FaultProxy(target: string): Promise<S3FaultProxy> {
   const upstream = new URL(target);
   const proxy: S3FaultProxy = {
     endpoint: '',
     failWhen: () => false,
+    onRequest: () => undefined,
     refused: 0,
     close: async () => undefined,
   };
   const server: Server = createServer((req, res) => {
-    if (proxy.failWhen({ method: req.method ?? 'GET', path: decodedPath(req) })) {
+    const seen: FaultRequest = {
+      method: req.method ?? 'GET',
+      path: decodedPath(req),
+      query: new URLSearchParams((req.url ?? '').split('?')[1] ?? ''),
+      headers: req.headers,
+    };
+    proxy.onRequest(seen);
+    if (proxy.failWhen(seen)) {
       proxy.refused += 1;
       req.resume();
       res.writeHead(503, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(UNAVAILABLE_BODY) });

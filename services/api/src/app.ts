@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { createMetricsRegistry, type Config, type Knex, type Logger } from '@dcar/platform';
+import { createMetricsRegistry, type ApiConfig, type Knex, type Logger } from '@dcar/platform';
 import type { RunQueues } from '@dcar/runs';
 import fastifyFormbody from '@fastify/formbody';
 import fastifySwagger from '@fastify/swagger';
@@ -21,7 +21,7 @@ import { registerOperationsRoutes } from './routes/operations.js';
 import { registerTokenRoute } from './routes/token.js';
 
 export interface ApiDeps {
-  config: Config;
+  config: ApiConfig;
   db: Knex;
   /** Rate-limit counts and readiness; owned by the caller. */
   redis: Redis;

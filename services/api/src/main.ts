@@ -4,13 +4,14 @@ import {
   createRedisConnection,
   createS3Client,
   installShutdown,
+  loadApiConfig,
   loadConfigOrExit,
 } from '@dcar/platform';
 import { createRunQueues } from '@dcar/runs';
 import { buildApp } from './app.js';
 
 // Composition root of the API: the only place that reads the environment and builds real clients.
-const config = loadConfigOrExit(process.env);
+const config = loadConfigOrExit(loadApiConfig, process.env);
 const logger = createLogger({ service: 'api', level: config.logLevel });
 
 const db = createKnex(config.databaseUrl);

@@ -7,13 +7,14 @@ import {
   createS3Client,
   installShutdown,
   loadConfigOrExit,
+  loadSchedulerConfig,
   serveMetrics,
 } from '@dcar/platform';
 import { createRunQueues, processArchiveRunJob, processMaintenanceJob, upsertSchedules } from '@dcar/runs';
 import { Worker, type Job } from 'bullmq';
 import { registerSchedulerMetrics } from './metrics.js';
 
-const config = loadConfigOrExit(process.env);
+const config = loadConfigOrExit(loadSchedulerConfig, process.env);
 const logger = createLogger({ service: 'scheduler', level: config.logLevel });
 const db = createKnex(config.databaseUrl);
 const s3 = createS3Client(config.s3);

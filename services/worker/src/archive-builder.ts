@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { Logger } from '@dcar/platform';
+import type { Logger, ServerSideEncryption } from '@dcar/platform';
 import { deferred, Semaphore } from './concurrency.js';
 import { buildMetadata, countSessions, EntryNamer, type ArchivedFile, type SourceFile } from './layout.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -66,6 +66,7 @@ export interface BuildArchiveOptions {
   sourceBucket: string;
   archiveBucket: string;
   key: string;
+  archiveEncryption: ServerSideEncryption | null;
   transcoder: Transcoder;
   metrics: WorkerMetrics;
   logger: Logger;
@@ -109,6 +110,7 @@ export async function buildArchive(options: BuildArchiveOptions): Promise<BuiltA
     s3,
     bucket: options.archiveBucket,
     key: options.key,
+    encryption: options.archiveEncryption,
     ...(options.partSizeBytes ? { partSizeBytes: options.partSizeBytes } : {}),
     onPartUploaded: (part, bytesSoFar) => logger.debug({ part, bytesSoFar }, 'archive part uploaded'),
   });

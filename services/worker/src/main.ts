@@ -9,6 +9,7 @@ import {
   ensureBuckets,
   installShutdown,
   loadConfigOrExit,
+  loadWorkerConfig,
   QueueNames,
   serveMetrics,
   type ArchiveHourJobData,
@@ -30,7 +31,7 @@ const LOCK_DURATION_MS = 15_000;
 const STALLED_INTERVAL_MS = 10_000;
 const MAX_STALLED_COUNT = 2;
 
-const config = loadConfigOrExit(process.env);
+const config = loadConfigOrExit(loadWorkerConfig, process.env);
 const logger = createLogger({ service: 'worker', level: config.logLevel });
 
 // One connection per running job (each holds its hour's advisory lock) plus a few for the rest.
@@ -49,6 +50,7 @@ const processor = createArchiveHourProcessor({
   db,
   s3,
   buckets: { source: config.s3.sourceBucket, archive: config.s3.archiveBucket },
+  archiveEncryption: config.worker.archiveEncryption,
   logger,
   metrics,
   transcoder: createTranscoder(),
@@ -108,6 +110,7 @@ logger.info(
     queue: QueueNames.archiveHour,
     concurrency: config.worker.concurrency,
     transcodeConcurrency: config.worker.transcodeConcurrency,
+    archiveEncryption: config.worker.archiveEncryption?.algorithm ?? 'none',
     metricsPort: metricsServer.port,
   },
   'worker started',

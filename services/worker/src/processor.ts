@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { archiveKey, formatHour, isHour, parseUtcDay } from '@dcar/domain';
-import type { ArchiveHourJobData, Knex, Logger } from '@dcar/platform';
+import type { ArchiveHourJobData, Knex, Logger, ServerSideEncryption } from '@dcar/platform';
 import { buildArchive, DEFAULT_BATCH_LIMITS, type BatchLimits } from './archive-builder.js';
 import { findArchiveStatus, findHourFiles, lockHour, recordFailure, recordResult, type HourKey } from './archive-store.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -13,6 +13,8 @@ export interface ArchiveHourDeps {
   db: Knex;
   s3: S3Client;
   buckets: { source: string; archive: string };
+  /** S3_SSE: how the store encrypts every archive this worker uploads. */
+  archiveEncryption: ServerSideEncryption | null;
   logger: Logger;
   metrics: WorkerMetrics;
   transcoder: Transcoder;
@@ -116,6 +118,7 @@ export function createArchiveHourProcessor(deps: ArchiveHourDeps) {
             sourceBucket: deps.buckets.source,
             archiveBucket: deps.buckets.archive,
             key: objectKey,
+            archiveEncryption: deps.archiveEncryption,
             transcoder: deps.transcoder,
             metrics: deps.metrics,
             logger,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import type { ServerSideEncryption } from '@dcar/platform';
 import yazl from 'yazl';
 
 export interface UploadedArchive {
@@ -33,6 +34,8 @@ export function startZipUpload(options: {
   s3: S3Client;
   bucket: string;
   key: string;
+  /** Server-side encryption the store applies to the object (requested on its creation). */
+  encryption: ServerSideEncryption | null;
   partSizeBytes?: number;
   queueSize?: number;
   /** Called after each part is stored (for logs and tests that must act mid-upload). */
@@ -52,7 +55,7 @@ export function startZipUpload(options: {
 
   const upload = new Upload({
     client: options.s3,
-    params: { Bucket: options.bucket, Key: options.key, Body: hashing, ContentType: 'application/zip' },
+    params: { Bucket: options.bucket, Key: options.key, Body: hashing, ContentType: 'application/zip', ...encryptionParams(options.encryption) },
     partSize: options.partSizeBytes ?? DEFAULT_PART_SIZE_BYTES,
     queueSize: options.queueSize ?? 2,
     leavePartsOnError: false,
@@ -95,6 +98,13 @@ export function startZipUpload(options: {
     },
     fail,
   };
+}
+
+/** The PutObject / CreateMultipartUpload parameters that ask the store to encrypt the object. */
+function encryptionParams(encryption: ServerSideEncryption | null) {
+  if (!encryption) return {};
+  if (encryption.algorithm === 'AES256') return { ServerSideEncryption: 'AES256' as const };
+  return { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: encryption.kmsKeyId };
 }
 
 /**

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { archiveKey, parseUtcDay, type ArchiveMetadata } from '@dcar/domain';
-import { createS3Client, loadConfig, type ArchiveHourJobData } from '@dcar/platform';
+import { createS3Client, loadWorkerConfig, type ArchiveHourJobData } from '@dcar/platform';
 import { createTestEnvironment, type TestEnvironment } from '@dcar/testing';
 import { startS3FaultProxy } from '@dcar/testing/s3-fault-proxy';
 import { seedConversationAudio, type SeedRow, type SeededRow } from '@dcar/testing/seed';
@@ -268,7 +268,7 @@ describe('a store that fails', () => {
     expect(row.last_error).toMatch(/NoSuchBucket/);
 
     // An unreachable store: the network error fails the job too.
-    const unreachable = createS3Client(loadConfig({ ...env.env, S3_ENDPOINT: 'http://127.0.0.1:9' }).s3);
+    const unreachable = createS3Client(loadWorkerConfig({ ...env.env, S3_ENDPOINT: 'http://127.0.0.1:9' }).s3);
     const { processor: cutOff } = processorFor(env, { s3: unreachable });
     await expect(cutOff(job(hour, { force: true }), { jobId: 'job-g', signal: new AbortController().signal })).rejects.toThrow();
     unreachable.destroy();
@@ -293,7 +293,7 @@ describe('a source store that fails in the middle of an hour', () => {
     const unreachable = seeded.find((row) => row.messageId === 115)!.storagePath;
     const proxy = await startS3FaultProxy(env.config.s3.endpoint);
     proxy.failWhen = ({ method, path }) => method === 'GET' && path === `/${env.config.s3.sourceBucket}/${unreachable}`;
-    const throughProxy = createS3Client(loadConfig({ ...env.env, S3_ENDPOINT: proxy.endpoint }).s3);
+    const throughProxy = createS3Client(loadWorkerConfig({ ...env.env, S3_ENDPOINT: proxy.endpoint }).s3);
     const spool = await mkdtemp(join(tmpdir(), 'dcar-spool-test-'));
     directories.push(spool);
     const { processor } = processorFor(env, { s3: throughProxy, tempDirectory: spool, partSizeBytes: 5 * 1024 * 1024 });

@@ -21,6 +21,7 @@ export function processorFor(env: TestEnvironment, overrides: Partial<ArchiveHou
     db: env.knex,
     s3: env.s3,
     buckets: { source: env.config.s3.sourceBucket, archive: env.config.s3.archiveBucket },
+    archiveEncryption: env.config.worker.archiveEncryption,
     logger: createLogger({ service: 'worker-test', level: 'silent' }),
     metrics,
     transcoder: createTranscoder(),

@@ -17,7 +17,7 @@ afterAll(async () => {
 
 describe('zip upload', () => {
   it('writes ZIP64 when an hour has more than 65,535 entries, and reports the hash and size of what was stored', async () => {
-    const upload = startZipUpload({ s3: env.s3, bucket: env.config.s3.archiveBucket, key: 'many.zip' });
+    const upload = startZipUpload({ s3: env.s3, bucket: env.config.s3.archiveBucket, key: 'many.zip', encryption: null });
     const count = 70_000;
     for (let i = 0; i < count; i++) upload.zip.addBuffer(Buffer.from(`entry ${i}`), `c/s/message_${i}_t.opus`, { compress: false });
     const uploaded = await upload.complete();
@@ -37,6 +37,7 @@ describe('zip upload', () => {
       s3: env.s3,
       bucket: env.config.s3.archiveBucket,
       key: 'failed.zip',
+      encryption: null,
       partSizeBytes: 5 * 1024 * 1024,
       onPartUploaded: (part) => parts.push(part),
     });

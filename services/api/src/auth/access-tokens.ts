@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ContractError, ContractMessages, Scopes, isValidTenantId } from '@dcar/domain';
-import type { Config } from '@dcar/platform';
+import type { AuthConfig } from '@dcar/platform';
 import fastifyJwt from '@fastify/jwt';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { JwksKeySource } from './jwks.js';
@@ -42,7 +42,7 @@ type TokenOrHeader = { header: { alg?: unknown; kid?: unknown }; payload: { iss?
  * from its JWKS. Each issuer is held to its one algorithm, so `alg: none`, HS256 tokens "signed"
  * with a public key and other algorithm swaps find no key.
  */
-export async function registerAccessTokens(app: FastifyInstance, auth: Config['auth'], jwks: JwksKeySource | null): Promise<void> {
+export async function registerAccessTokens(app: FastifyInstance, auth: AuthConfig, jwks: JwksKeySource | null): Promise<void> {
   const ownKeys = new Map([auth.signingKey, ...auth.previousSigningKeys].map((key) => [signingKeyId(key), key]));
   const external = auth.external;
 
@@ -80,7 +80,7 @@ function tenantOf(value: unknown): string | null {
 }
 
 /** The verified claims as a Principal, or null when they are not a token this API accepts. */
-export function principalFromClaims(claims: Record<string, unknown>, auth: Config['auth']): Principal | null {
+export function principalFromClaims(claims: Record<string, unknown>, auth: AuthConfig): Principal | null {
   if (claims.iss === OWN_ISSUER) {
     if (typeof claims.sub !== 'string' || !claims.sub) return null;
     const scopes = new Set(scopesOf(claims));
@@ -102,7 +102,7 @@ export function principalFromClaims(claims: Record<string, unknown>, auth: Confi
 }
 
 /** Verifies the request's bearer token: the Principal, or a 401 ContractError. */
-export async function authenticate(request: FastifyRequest, auth: Config['auth']): Promise<Principal> {
+export async function authenticate(request: FastifyRequest, auth: AuthConfig): Promise<Principal> {
   let claims: Record<string, unknown>;
   try {
     claims = await request.jwtVerify<Record<string, unknown>>();

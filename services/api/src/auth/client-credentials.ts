@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Scopes } from '@dcar/domain';
-import { findApiClient, hashSecret, verifySecret, type Config, type Knex } from '@dcar/platform';
+import { findApiClient, hashSecret, verifySecret, type AuthConfig, type Knex } from '@dcar/platform';
 
 /** An OAuth2 error (RFC 6749 §5.2): the body is `{"error": code}`. */
 export class OAuthError extends Error {
@@ -33,7 +33,7 @@ function secretsEqual(a: string, b: string): boolean {
  * against their stored argon2 hash. Unknown and revoked clients cost the same hash verification as a
  * known one, so response times do not tell which client ids exist.
  */
-export function createClientAuthenticator(db: Knex, auth: Config['auth']) {
+export function createClientAuthenticator(db: Knex, auth: AuthConfig) {
   let decoyHash: Promise<string> | null = null;
   return async (clientId: string, clientSecret: string): Promise<AuthenticatedClient> => {
     if (secretsEqual(clientId, auth.hostClientId)) {

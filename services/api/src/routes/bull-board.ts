@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import type { Config } from '@dcar/platform';
+import type { AuthConfig } from '@dcar/platform';
 import type { RunQueues } from '@dcar/runs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
@@ -13,7 +13,7 @@ function digest(value: string): Buffer {
 }
 
 /** HTTP Basic with the host's client id and secret, so the dashboard opens in a browser; compared in constant time. */
-export function isHostBasicAuth(authorization: string | undefined, auth: Config['auth']): boolean {
+export function isHostBasicAuth(authorization: string | undefined, auth: AuthConfig): boolean {
   const match = authorization?.match(/^Basic\s+([A-Za-z0-9+/=]+)\s*$/i);
   if (!match?.[1]) return false;
   const decoded = Buffer.from(match[1], 'base64').toString('utf8');
@@ -25,7 +25,7 @@ export function isHostBasicAuth(authorization: string | undefined, auth: Config[
 }
 
 /** Bull Board at /admin/queues over the archive-hour, archive-run and maintenance queues, behind the host's credentials. */
-export async function registerBullBoard(app: FastifyInstance, deps: { queues: RunQueues; auth: Config['auth'] }): Promise<void> {
+export async function registerBullBoard(app: FastifyInstance, deps: { queues: RunQueues; auth: AuthConfig }): Promise<void> {
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(BULL_BOARD_PATH);
   createBullBoard({

@@ -7,7 +7,7 @@ import {
   parseUtcDay,
   type UtcDay,
 } from '@dcar/domain';
-import type { Config, Knex } from '@dcar/platform';
+import type { AuthConfig, Knex } from '@dcar/platform';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -58,7 +58,7 @@ export interface DailyRecordingsDeps {
   db: Knex;
   audit: AccessAuditWriter;
   redis: Redis;
-  auth: Config['auth'];
+  auth: AuthConfig;
   presigner: Presigner;
   metrics: ApiMetrics;
   now: () => Date;

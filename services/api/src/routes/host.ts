@@ -7,7 +7,7 @@ import {
   putTenant,
   revokeApplication,
   setDailyAudioFeature,
-  type Config,
+  type AuthConfig,
   type Knex,
   type Logger,
 } from '@dcar/platform';
@@ -77,14 +77,14 @@ const RunReportBody = Type.Object({
 
 export interface HostRoutesDeps {
   db: Knex;
-  auth: Config['auth'];
+  auth: AuthConfig;
   runQueues: RunQueues;
   logger: Logger;
   now: () => Date;
 }
 
 /** Host endpoints need a valid token (401) carrying host_admin (403). */
-async function requireHostAdmin(auth: Config['auth'], request: FastifyRequest): Promise<void> {
+async function requireHostAdmin(auth: AuthConfig, request: FastifyRequest): Promise<void> {
   const principal = await authenticate(request, auth);
   if (!principal.scopes.has(Scopes.hostAdmin)) throw new ContractError(403, MISSING_HOST_SCOPE);
 }

@@ -1,5 +1,5 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Config, Knex } from '@dcar/platform';
+import type { AuthConfig, Knex } from '@dcar/platform';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { OwnTokenClaims } from '../auth/access-tokens.js';
@@ -25,7 +25,7 @@ const TokenResponse = Type.Object({
 const OAuthErrorBody = Type.Object({ error: Type.String() });
 
 /** `POST /connect/token`: OAuth2 client credentials grant (RFC 6749 §4.4), errors as §5.2. */
-export function registerTokenRoute(app: FastifyInstance, deps: { db: Knex; auth: Config['auth'] }): void {
+export function registerTokenRoute(app: FastifyInstance, deps: { db: Knex; auth: AuthConfig }): void {
   const authenticateClient = createClientAuthenticator(deps.db, deps.auth);
 
   app.withTypeProvider<TypeBoxTypeProvider>().post(
