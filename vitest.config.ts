@@ -7,7 +7,7 @@ const conditions = ['@dcar/source', 'node', 'development|production'];
 export default defineConfig({
   ssr: { resolve: { conditions } },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts'],
+    include: ['packages/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     // Real ffmpeg, PostgreSQL, Redis and S3: slower than unit tests, isolated per file.
     testTimeout: 60_000,
     hookTimeout: 60_000,

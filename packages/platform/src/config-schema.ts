@@ -127,11 +127,17 @@ function checkProductionSecrets(shape: z.ZodRawShape, values: Record<string, str
   }
 }
 
+export interface ConfigLoader<Config> {
+  (env: Env): Config;
+  /** Every variable the loader reads (each secret also as `<NAME>_FILE`): what its service needs to be given. */
+  readonly variables: readonly string[];
+}
+
 /**
  * A service's loader: validates exactly the variables of `groups` (every other variable is
  * ignored) and merges the groups' sections. The first problem throws a ConfigError of one line.
  */
-export function configLoader<const Groups extends readonly AnyGroup[]>(...groups: Groups): (env: Env) => ConfigOf<Groups> {
+export function configLoader<const Groups extends readonly AnyGroup[]>(...groups: Groups): ConfigLoader<ConfigOf<Groups>> {
   const shape: Record<string, z.core.$ZodType> = {};
   for (const group of groups) {
     for (const [name, schema] of Object.entries(group.variables)) {
@@ -140,8 +146,9 @@ export function configLoader<const Groups extends readonly AnyGroup[]>(...groups
     }
   }
   const schema = z.object(shape);
+  const variables = Object.keys(shape).flatMap((name) => (secrets.has(shape[name]!) ? [name, `${name}_FILE`] : [name]));
 
-  return (env) => {
+  const load = (env: Env): ConfigOf<Groups> => {
     // An empty variable means "not set", as in most shells' `VAR= command`.
     const present = Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== ''));
     const { values, fromFile } = readSecretFiles(shape, present);
@@ -160,6 +167,7 @@ export function configLoader<const Groups extends readonly AnyGroup[]>(...groups
     const data = parsed.data as Record<string, unknown>;
     return Object.assign({}, ...groups.map((group) => group.read(data as never, context))) as ConfigOf<Groups>;
   };
+  return Object.assign(load, { variables: Object.freeze(variables) });
 }
 
 /** For composition roots: the validated config, or its one line on stderr and exit code 1. */

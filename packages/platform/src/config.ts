@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { bucket, configGroup, configLoader, cron, integer, invalid, oneOf, secret, url } from './config-schema.js';
 
-export { ConfigError, loadConfigOrExit, type Env } from './config-schema.js';
+export { ConfigError, loadConfigOrExit, type ConfigLoader, type Env } from './config-schema.js';
 
 /**
  * Configuration by environment variables, in groups. Each service composes the groups it uses
