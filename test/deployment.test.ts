@@ -2,6 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { loadAdminConfig, loadApiConfig, loadMigrateConfig, loadSchedulerConfig, loadWorkerConfig, type ConfigLoader } from '@dcar/platform';
 import { createTestEnvironment, REPOSITORY_ROOT, waitFor, type TestEnvironment } from '@dcar/testing';
@@ -117,6 +118,14 @@ describe('the build', () => {
         default: (target as { '@dcar/source': string })['@dcar/source'].replace(/^\.\/src\//, './dist/').replace(/\.ts$/, '.js'),
       });
     }
+  });
+});
+
+describe('tests', () => {
+  it('import the source of workspace packages, not their dist/ (which exists here, built above)', async () => {
+    expect(existsSync(join(REPOSITORY_ROOT, 'packages/platform/dist/index.js'))).toBe(true);
+    expect(await import('@dcar/platform')).toBe(await import('../packages/platform/src/index.js'));
+    expect(await import('@dcar/platform')).not.toBe(await import(pathToFileURL(join(REPOSITORY_ROOT, 'packages/platform/dist/index.js')).href));
   });
 });
 
