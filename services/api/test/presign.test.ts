@@ -4,7 +4,8 @@ import { archiveKey, utcDayOf, type UtcDay } from '@dcar/domain';
 import { createPresignClient } from '@dcar/platform';
 import { createTestEnvironment, type TestEnvironment } from '@dcar/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSigV4Presigner, sdkPresignGet } from '../src/presign.js';
+import { createSigV4Presigner } from '../src/presign.js';
+import { sdkPresignGet } from './sdk-presign.js';
 import { DAILY, bearer, putArchiveRows, requestToken, seedTenant, startTestApi } from './helpers.js';
 
 let env: TestEnvironment;
