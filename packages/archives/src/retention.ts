@@ -7,7 +7,7 @@ import type { Knex } from '@dcar/platform';
  * them: a calendar-day interval would follow the session's time zone and be 23 or 25 hours long
  * across a daylight-saving change. A test keeps the two in step.
  */
-export function beyondRetentionSql(generatedAt: string, retentionDays: string, now: string): string {
+function beyondRetentionSql(generatedAt: string, retentionDays: string, now: string): string {
   return `${now} >= ${generatedAt} + make_interval(hours => 24 * ${retentionDays})`;
 }
 

@@ -27,9 +27,5 @@ export const ARCHIVE_STATUS_SOURCES: Readonly<Record<ArchiveStatus, readonly Arc
   expired: ['available', 'no_data'],
 };
 
-export function canChangeArchiveStatus(from: ArchiveStatus, to: ArchiveStatus): boolean {
-  return ARCHIVE_STATUS_SOURCES[to].includes(from);
-}
-
 /** Statuses of an hour whose generation ended with a result: what retention counts and a non-forced run skips. */
 export const GENERATED_STATUSES: readonly ArchiveStatus[] = ['available', 'no_data'];

@@ -7,11 +7,10 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { insertArchiveRows } from '@dcar/archives/test-fixtures';
 import { archiveKey, utcDayOf, type UtcDay } from '@dcar/domain';
-import { createPresignClient } from '@dcar/platform';
 import { createTestEnvironment } from '@dcar/testing';
 import autocannon from 'autocannon';
 import { createSigV4Presigner } from '../src/presign.js';
-import { sdkPresignGet } from '../test/sdk-presign.js';
+import { createSdkPresignClient, sdkPresignGet } from '../test/sdk-presign.js';
 import { OWN_ISSUER, signingKeyId } from '../src/auth/access-tokens.js';
 import { DAILY, hs256Token } from '../test/helpers.js';
 
@@ -132,7 +131,7 @@ try {
     budget,
   );
 
-  const presignClient = createPresignClient(env.config.s3);
+  const presignClient = createSdkPresignClient(env.config.s3);
   const presigner = createSigV4Presigner({ ...env.config.s3, endpoint: env.config.s3.publicEndpoint, bucket: env.config.s3.archiveBucket });
   const keys = Array.from({ length: 24 }, (_, hour) => archiveKey('bench-0', day, hour));
   const sdkMs = await cpuMsPer(200, async () => {
