@@ -1,3 +1,4 @@
+import { countHoursByStatus, markFailed, markPending, withoutAvailableHours, type TenantHour } from '@dcar/archives';
 import { formatHour, HOURS_PER_DAY, ALL_HOURS } from '@dcar/domain';
 import {
   QueueNames,
@@ -9,7 +10,6 @@ import {
   type Knex,
 } from '@dcar/platform';
 import type { Job } from 'bullmq';
-import { countHoursByStatus, markFailed, markPending, withoutAvailableHours, type TenantHour } from '@dcar/archives';
 import { ARCHIVE_HOUR_JOB_OPTIONS, COORDINATION_JOB_OPTIONS, type RunQueues } from './queues.js';
 import { MAX_ROUNDS, runScope, type RoundRecord, type RunEngineDeps, type RunRow } from './model.js';
 
