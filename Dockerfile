@@ -14,6 +14,9 @@ COPY packages/admin/package.json packages/admin/
 COPY packages/demo/package.json packages/demo/
 COPY packages/domain/package.json packages/domain/
 COPY packages/platform/package.json packages/platform/
+COPY packages/archives/package.json packages/archives/
+COPY packages/host/package.json packages/host/
+COPY packages/api-schemas/package.json packages/api-schemas/
 COPY packages/runs/package.json packages/runs/
 COPY packages/testing/package.json packages/testing/
 COPY services/api/package.json services/api/

@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, REPOSITORY_ROOT, sourceCommand } from '@dcar/testing';
-import { findApiClient, verifySecret } from '@dcar/platform';
+import { findApiClient } from '@dcar/host';
+import { verifySecret } from '@dcar/platform';
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
 

@@ -9,6 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { findArchiveRow } from '@dcar/archives/test-fixtures';
 import { parseUtcDay } from '@dcar/domain';
 import { archiveHourJobId, createRedisConnection, QueueNames, type ArchiveHourJobData } from '@dcar/platform';
 import { createTestEnvironment, REPOSITORY_ROOT, sourceCommand, waitFor } from '@dcar/testing';
@@ -179,7 +180,7 @@ async function main(): Promise<void> {
       await queue.add(QueueNames.archiveHour, data, { jobId: archiveHourJobId(data), attempts: 1 });
       const row = await waitFor(
         async () => {
-          const found = await env.knex('hourly_archives').where({ tenant_id: TENANT, utc_day: DAY, hour: HOUR }).first();
+          const found = await findArchiveRow(env.knex, { tenantId: TENANT, utcDay: DAY, hour: HOUR });
           return found?.status === 'available' ? found : undefined;
         },
         { timeoutMs: 600_000, intervalMs: 20, what: 'the worker to archive the hour' },
