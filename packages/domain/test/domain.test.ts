@@ -18,6 +18,8 @@ import {
   originalExtension,
   parseUtcDay,
   previousUtcDay,
+  startOfUtcDay,
+  utcDayOf,
   type UtcDay,
 } from '../src/index.js';
 
@@ -32,7 +34,14 @@ describe('parseUtcDay', () => {
     expect(parseUtcDay(value)).toBe(value);
   });
 
+  it.each(['0001-01-01', '0050-06-15', '0099-12-31', '0004-02-29', '0100-01-01'])('accepts the real date %s of the first centuries', (value) => {
+    expect(parseUtcDay(value)).toBe(value);
+  });
+
   it.each([
+    '0000-01-01',
+    '0001-02-29',
+    '0100-02-29',
     '2025-02-29',
     '1900-02-29',
     '2025-13-01',
@@ -73,6 +82,17 @@ describe('day arithmetic against a given now', () => {
   it('adds days across months and years', () => {
     expect(addUtcDays(day('2025-12-31'), 1)).toBe('2026-01-01');
     expect(addUtcDays(day('2024-03-01'), -1)).toBe('2024-02-29');
+  });
+
+  it('keeps years 0001-0099 as they are instead of moving them to the 1900s', () => {
+    expect(addUtcDays(day('0099-12-31'), 1)).toBe('0100-01-01');
+    expect(addUtcDays(day('0004-03-01'), -1)).toBe('0004-02-29');
+    expect(addUtcDays(day('0050-06-15'), 0)).toBe('0050-06-15');
+    expect(utcDayOf(new Date('0050-06-15T12:00:00.000Z'))).toBe('0050-06-15');
+    expect(startOfUtcDay(day('0050-06-15')).toISOString()).toBe('0050-06-15T00:00:00.000Z');
+    expect(hourWindow(day('0001-01-01'), 23).end.toISOString()).toBe('0001-01-02T00:00:00.000Z');
+    expect(isFutureUtcDay(day('0099-12-31'), now)).toBe(false);
+    expect(isBeyondRetention({ day: day('0001-01-01'), generatedAt: null, retentionDays: 7, now })).toBe(true);
   });
 });
 
