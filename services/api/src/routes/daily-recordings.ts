@@ -112,8 +112,9 @@ async function authorizeTenant(deps: DailyRecordingsDeps, request: FastifyReques
 }
 
 /**
- * Every call is recorded, whatever its outcome, before the answer leaves: if the record cannot be
- * written, links are not handed out (a 500 instead), so no download goes unaccounted for.
+ * Every call is recorded, whatever its outcome, before the answer leaves: if its record cannot be
+ * written, the call answers 500 instead (whatever it would have answered), so no download and no
+ * refusal goes unaccounted for.
  */
 async function recordAccess(audit: AccessAuditWriter, request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
   const principal = principalByRequest.get(request);
@@ -130,7 +131,6 @@ async function recordAccess(audit: AccessAuditWriter, request: FastifyRequest, r
     });
     return payload;
   } catch {
-    if (reply.statusCode >= 400) return payload;
     reply.code(500).header('content-type', 'application/json; charset=utf-8');
     return JSON.stringify({ error: ContractMessages.internal });
   }
