@@ -11,11 +11,11 @@ import type { Registry } from 'prom-client';
 import { createAccessAuditWriter } from './audit.js';
 import { registerAccessTokens } from './auth/access-tokens.js';
 import { createJwksKeySource, type JwksKeySource } from './auth/jwks.js';
-import { installErrorHandling } from './errors.js';
+import { answerClientError, answerFrameworkError, installErrorHandling } from './errors.js';
 import { createApiMetrics, installHttpMetrics } from './metrics.js';
 import { createSigV4Presigner, type Presigner } from './presign.js';
 import { BULL_BOARD_PATH, registerBullBoard } from './routes/bull-board.js';
-import { registerDailyRecordingsRoute } from './routes/daily-recordings.js';
+import { registerDailyRecordingsRoute, routableDailyUrl } from './routes/daily-recordings.js';
 import { registerHostRoutes } from './routes/host.js';
 import { registerOperationsRoutes } from './routes/operations.js';
 import { registerTokenRoute } from './routes/token.js';
@@ -57,11 +57,15 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
 
   // Typed as Fastify's logger interface: the instance's type then matches plain FastifyInstance.
   const loggerInstance: FastifyBaseLogger = deps.logger;
+  const maxParamLength = 1000;
   const app = Fastify({
     loggerInstance,
     genReqId: () => randomUUID(),
-    // Long enough that any garbage day still reaches the handler (and gets the contract's 400, not a 404).
-    routerOptions: { maxParamLength: 1000 },
+    routerOptions: { maxParamLength },
+    // Days the router could not read still reach the daily endpoint, whose token check comes first.
+    rewriteUrl: (request) => routableDailyUrl(request.url ?? '/', maxParamLength),
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
     return503OnClosing: true,
   });
   app.addHook('onRequest', async (request, reply) => {

@@ -19,7 +19,44 @@ import { buildDailyReport, dayGeneratedAt, type HourlyArchiveRow } from '../dail
 import { dailyRecordingOutcome, type ApiMetrics } from '../metrics.js';
 import type { Presigner } from '../presign.js';
 
-export const DAILY_RECORDINGS_PATH = '/api/external/conversations/daily-audio-recordings/:utcDay';
+const DAILY_RECORDINGS_BASE = '/api/external/conversations/daily-audio-recordings';
+const DAILY_RECORDINGS_PREFIX = `${DAILY_RECORDINGS_BASE}/`;
+export const DAILY_RECORDINGS_PATH = `${DAILY_RECORDINGS_PREFIX}:utcDay`;
+/** Stands in for a day the router cannot read; never a date, so the route answers it with the contract's 400. */
+const UNREADABLE_DAY = '-';
+
+/** What follows the endpoint's prefix in a request URL, up to its query, as sent; null for other URLs. */
+function rawDayPath(url: string): string | null {
+  if (!url.startsWith(DAILY_RECORDINGS_PREFIX)) return null;
+  const end = url.search(/[?#]/);
+  return url.slice(DAILY_RECORDINGS_PREFIX.length, end < 0 ? undefined : end);
+}
+
+/**
+ * Fastify's `rewriteUrl`: a day the router would refuse itself (percent-encoding that does not
+ * decode, a segment over `maxParamLength`) is routed to the endpoint as an unreadable day, so the
+ * caller still gets the contract's checks in order (the token's 401 first) and the call is audited,
+ * instead of the framework's own 400 or 414 before any check.
+ */
+export function routableDailyUrl(url: string, maxParamLength: number): string {
+  const dayPath = rawDayPath(url);
+  if (dayPath === null) return url;
+  let decoded: string | null;
+  try {
+    decoded = decodeURI(dayPath);
+  } catch {
+    decoded = null;
+  }
+  if (decoded !== null && decoded.split('/').every((segment) => segment.length <= maxParamLength)) return url;
+  return `${DAILY_RECORDINGS_PREFIX}${UNREADABLE_DAY}${url.slice(DAILY_RECORDINGS_PREFIX.length + dayPath.length)}`;
+}
+
+/** The day as the caller sent it: the raw text when the router could not read it, else the decoded parameter. */
+function requestedDay(request: FastifyRequest): string | null {
+  if (request.originalUrl !== request.url) return rawDayPath(request.originalUrl);
+  const utcDay = (request.params as { utcDay?: unknown } | undefined)?.utcDay;
+  return typeof utcDay === 'string' ? utcDay : null;
+}
 
 const Link = Type.Object({
   hour: Type.String({ description: '"00" to "23"' }),
@@ -118,12 +155,11 @@ async function authorizeTenant(deps: DailyRecordingsDeps, request: FastifyReques
  */
 async function recordAccess(audit: AccessAuditWriter, request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
   const principal = principalByRequest.get(request);
-  const utcDay = (request.params as { utcDay?: unknown } | undefined)?.utcDay;
   try {
     await audit.record({
       tenant_id: principal?.tenantId ?? null,
       client_id: principal?.clientId ?? null,
-      utc_day: typeof utcDay === 'string' ? utcDay.slice(0, 64) : null,
+      utc_day: requestedDay(request)?.slice(0, 64) ?? null,
       status_code: reply.statusCode,
       remote_address: request.ip,
       user_agent: request.headers['user-agent']?.slice(0, 512) ?? null,
@@ -198,4 +234,13 @@ export async function registerDailyRecordingsRoute(app: FastifyInstance, deps: D
       return report;
     },
   );
+
+  // Anything else under the endpoint's path: the token still comes first (401), then a 404.
+  for (const url of [DAILY_RECORDINGS_BASE, `${DAILY_RECORDINGS_PREFIX}*`]) {
+    app.all(
+      url,
+      { schema: { hide: true }, onRequest: async (request) => void (await authenticate(request, deps.auth)) },
+      async (_request, reply) => reply.callNotFound(),
+    );
+  }
 }
