@@ -19,6 +19,7 @@ import { registerDailyRecordingsRoute, routableDailyUrl } from './routes/daily-r
 import { registerHostRoutes } from './routes/host.js';
 import { registerOperationsRoutes } from './routes/operations.js';
 import { registerTokenRoute } from './routes/token.js';
+import { strictBodyValidators } from './validation.js';
 
 export interface ApiDeps {
   config: Config;
@@ -65,6 +66,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     // Days the router could not read still reach the daily endpoint, whose token check comes first.
     rewriteUrl: (request) => routableDailyUrl(request.url ?? '/', maxParamLength),
     frameworkErrors: answerFrameworkError,
+    schemaController: { compilersFactory: { buildValidator: strictBodyValidators() } },
     clientErrorHandler: answerClientError,
     return503OnClosing: true,
   });
