@@ -10,10 +10,12 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { createAccessAuditWriter } from './audit.js';
 import { registerAccessTokens } from './auth/access-tokens.js';
+import { createGuessThrottle } from './auth/guess-throttle.js';
 import { createJwksKeySource, type JwksKeySource } from './auth/jwks.js';
 import { answerClientError, answerFrameworkError, installErrorHandling } from './errors.js';
 import { createApiMetrics, installHttpMetrics } from './metrics.js';
 import { createSigV4Presigner, type Presigner } from './presign.js';
+import { createSlidingWindow } from './sliding-window.js';
 import { BULL_BOARD_PATH, registerBullBoard } from './routes/bull-board.js';
 import { registerDailyRecordingsRoute, routableDailyUrl } from './routes/daily-recordings.js';
 import { registerHostRoutes } from './routes/host.js';
@@ -36,6 +38,11 @@ export interface ApiDeps {
   registry?: Registry;
   /** Default: `{REDIS_PREFIX}:rate-limit:daily-recordings:`. */
   rateLimitNamespace?: string;
+  /**
+   * Time (ms since the epoch) of the limits kept in Redis: failed-secret counts and the download
+   * limit. Default: Redis' own clock, the same for every replica; tests move their own.
+   */
+  limitsClock?: () => number;
   jwks?: JwksKeySource;
 }
 
@@ -95,7 +102,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(fastifyFormbody);
   await registerAccessTokens(app, config.auth, jwks);
 
-  registerTokenRoute(app, { db: deps.db, auth: config.auth });
+  const limits = createSlidingWindow(deps.redis, deps.limitsClock);
+  const throttle = createGuessThrottle(limits, `${config.redis.prefix}:auth-failures:`);
+  registerTokenRoute(app, { db: deps.db, auth: config.auth, throttle });
   await registerDailyRecordingsRoute(app, {
     db: deps.db,
     audit: createAccessAuditWriter(deps.db, deps.logger),
@@ -109,7 +118,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
   await registerHostRoutes(app, { db: deps.db, auth: config.auth, runQueues: deps.runQueues, logger: deps.logger, now });
   registerOperationsRoutes(app, { db: deps.db, redis: deps.redis, s3: deps.s3, archiveBucket: config.s3.archiveBucket, registry });
-  await registerBullBoard(app, { queues: deps.runQueues, auth: config.auth });
+  await registerBullBoard(app, { queues: deps.runQueues, auth: config.auth, throttle });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   return app;
 }
