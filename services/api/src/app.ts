@@ -26,7 +26,7 @@ import { strictBodyValidators } from './validation.js';
 export interface ApiDeps {
   config: Config;
   db: Knex;
-  /** Rate-limit counts and readiness; owned by the caller. */
+  /** Limits (download limit, failed secrets), queues and readiness; owned by the caller. */
   redis: Redis;
   /** The services' own S3 client (S3_ENDPOINT), for readiness. */
   s3: S3Client;
@@ -36,7 +36,10 @@ export interface ApiDeps {
   /** Default: SigV4 URLs for S3_PUBLIC_ENDPOINT and the archive bucket, valid 24 hours. */
   presigner?: Presigner;
   registry?: Registry;
-  /** Default: `{REDIS_PREFIX}:rate-limit:daily-recordings:`. */
+  /**
+   * Default: `{REDIS_PREFIX}:download-limit:`. Not the fixed window's old `rate-limit:daily-recordings:`
+   * keys (strings, not sorted sets), so replicas of both versions never meet on one key during a rollout.
+   */
   rateLimitNamespace?: string;
   /**
    * Time (ms since the epoch) of the limits kept in Redis: failed-secret counts and the download
@@ -108,13 +111,13 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await registerDailyRecordingsRoute(app, {
     db: deps.db,
     audit: createAccessAuditWriter(deps.db, deps.logger),
-    redis: deps.redis,
+    limits,
     auth: config.auth,
     presigner,
     metrics,
     now,
     rateLimitPerHour: config.api.rateLimitPerHour,
-    rateLimitNamespace: deps.rateLimitNamespace ?? `${config.redis.prefix}:rate-limit:daily-recordings:`,
+    rateLimitNamespace: deps.rateLimitNamespace ?? `${config.redis.prefix}:download-limit:`,
   });
   await registerHostRoutes(app, { db: deps.db, auth: config.auth, runQueues: deps.runQueues, logger: deps.logger, now });
   registerOperationsRoutes(app, { db: deps.db, redis: deps.redis, s3: deps.s3, archiveBucket: config.s3.archiveBucket, registry });

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
 import type { Redis } from 'ioredis';
 
 /**
@@ -64,5 +66,27 @@ export function createSlidingWindow(redis: Redis, clock?: () => number): Sliding
     async release(key, member) {
       await redis.zrem(key, member);
     },
+  };
+}
+
+/**
+ * A store for @fastify/rate-limit that limits over a sliding window instead of the plugin's fixed
+ * one (whose expiry the first request sets, so up to twice the limit passed around its end): never
+ * more than `max` requests in any `timeWindow`. Only requests that pass are counted. A refused
+ * request's `ttl` (the plugin's Retry-After) is the time until a request would pass.
+ */
+export function slidingWindowStore(window: SlidingWindow, namespace: string): FastifyRateLimitStoreCtor {
+  return class SlidingWindowStore implements FastifyRateLimitStore {
+    incr(key: string, callback: (error: Error | null, result?: { current: number; ttl: number }) => void, timeWindow: number, max: number): void {
+      window.take(`${namespace}${key}`, { windowMs: timeWindow, max, member: randomUUID() }).then(
+        // A refusal is reported as one over the limit: the plugin then answers 429.
+        (result) => callback(null, { current: result.taken ? result.count : Math.max(result.count, max) + 1, ttl: result.waitMs }),
+        (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
+      );
+    }
+
+    child(): FastifyRateLimitStore {
+      return this;
+    }
   };
 }

@@ -11,13 +11,13 @@ import type { Config, Knex } from '@dcar/platform';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
 import { Type } from 'typebox';
 import type { AccessAuditWriter } from '../audit.js';
 import { authenticate, type Principal } from '../auth/access-tokens.js';
 import { buildDailyReport, dayGeneratedAt, type HourlyArchiveRow } from '../daily-report.js';
 import { dailyRecordingOutcome, type ApiMetrics } from '../metrics.js';
 import type { Presigner } from '../presign.js';
+import { slidingWindowStore, type SlidingWindow } from '../sliding-window.js';
 
 const DAILY_RECORDINGS_BASE = '/api/external/conversations/daily-audio-recordings';
 const DAILY_RECORDINGS_PREFIX = `${DAILY_RECORDINGS_BASE}/`;
@@ -94,7 +94,8 @@ const principalByRequest = new WeakMap<FastifyRequest, Principal>();
 export interface DailyRecordingsDeps {
   db: Knex;
   audit: AccessAuditWriter;
-  redis: Redis;
+  /** The limit's counts, in Redis. */
+  limits: SlidingWindow;
   auth: Config['auth'];
   presigner: Presigner;
   metrics: ApiMetrics;
@@ -174,14 +175,14 @@ async function recordAccess(audit: AccessAuditWriter, request: FastifyRequest, r
 
 /** `GET /api/external/conversations/daily-audio-recordings/{utcDay}` (CONTRACT §4.2). */
 export async function registerDailyRecordingsRoute(app: FastifyInstance, deps: DailyRecordingsDeps): Promise<void> {
-  // The limit is per tenant, in Redis, shared by all replicas. It runs as the route's preHandler,
-  // after the onRequest checks, so refused tokens and disabled tenants never use up a tenant's quota.
+  // The limit is per tenant, over a sliding hour in Redis, shared by all replicas. It runs as the
+  // route's preHandler, after the onRequest checks, so refused tokens and disabled tenants never
+  // use up a tenant's quota.
   await app.register(fastifyRateLimit, {
     global: false,
     max: deps.rateLimitPerHour,
     timeWindow: 3_600_000,
-    redis: deps.redis,
-    nameSpace: deps.rateLimitNamespace,
+    store: slidingWindowStore(deps.limits, deps.rateLimitNamespace),
     skipOnError: false,
     keyGenerator: (request) => accessByRequest.get(request)?.tenantId ?? '',
     // Thrown by the plugin and rendered by the error handler, which answers exactly `{ "error": ... }`.
