@@ -16,6 +16,8 @@ import {
   isValidRetentionDays,
   isValidTenantId,
   originalExtension,
+  parseArchiveMetadata,
+  serializeArchiveMetadata,
   parseUtcDay,
   previousUtcDay,
   startOfUtcDay,
@@ -142,6 +144,18 @@ describe('archive layout', () => {
     expect(originalExtension('a/b/noext')).toBe('bin');
     expect(originalExtension('a/b/.hidden')).toBe('bin');
     expect(originalExtension('a/b/c.we ird')).toBe('bin');
+  });
+
+  it('writes message ids as exact JSON numbers and reads them back exactly', () => {
+    const file = { fileName: 'f', originalPath: 'p', type: 't', timestamp: 'x', originalSizeBytes: 1, status: 'converted' as const };
+    const text = serializeArchiveMetadata({
+      generatedAt: 'g', utcDay: 'd', hour: '01', totalSessions: 1, totalFiles: 2,
+      sessions: [{ externalConversationId: 'c', sessionId: 's', files: [{ ...file, messageId: '9223372036854775807' }, { ...file, messageId: '42' }] }],
+    });
+    expect(text).toMatch(/"messageId": 9223372036854775807\s/);
+    expect(text).toMatch(/"messageId": 42\s/);
+    expect(JSON.parse(text).sessions[0].files[0].messageId).toBe(9223372036854775807);
+    expect(parseArchiveMetadata(text).sessions[0]?.files.map((f) => f.messageId)).toEqual(['9223372036854775807', '42']);
   });
 
   it('formats timestamps without milliseconds', () => {

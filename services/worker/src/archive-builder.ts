@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { serializeArchiveMetadata } from '@dcar/domain';
 import type { Logger } from '@dcar/platform';
 import { deferred, Semaphore } from './concurrency.js';
 import { buildMetadata, countSessions, EntryNamer, type ArchivedFile, type SourceFile } from './layout.js';
@@ -215,7 +216,7 @@ export async function buildArchive(options: BuildArchiveOptions): Promise<BuiltA
     }
     await producer;
     const metadata = buildMetadata({ generatedAt: options.generatedAt, utcDay: options.utcDay, hour: options.hour, files: archived });
-    upload.zip.addBuffer(Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`), 'metadata.json', { mtime: options.generatedAt, compress: true });
+    upload.zip.addBuffer(Buffer.from(serializeArchiveMetadata(metadata)), 'metadata.json', { mtime: options.generatedAt, compress: true });
     const uploaded = await upload.complete();
     metrics.archiveBytes.inc(uploaded.sizeBytes);
     return { ...uploaded, files: archived, sessionCount: countSessions(archived.map((file) => file.source)) };

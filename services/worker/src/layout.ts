@@ -14,7 +14,8 @@ export interface SourceFile {
   id: number;
   externalConversationId: string;
   sessionId: string;
-  messageId: number;
+  /** Decimal digits, exact (a bigint in the database). */
+  messageId: string;
   type: string;
   storagePath: string;
   sizeBytes: number;
