@@ -139,7 +139,7 @@ describe('the whole system', () => {
           expect(files.every((f) => f.status === 'converted')).toBe(true);
           expect(entries.every((e) => e.compressionMethod === 0 || e.name === 'metadata.json')).toBe(true);
           expect(entries.map((e) => e.name).filter((p) => p !== 'metadata.json').sort()).toEqual(
-            metadata.sessions.flatMap((s) => s.files.map((f) => `${s.externalConversationId}/${s.sessionId}/${f.fileName}`)).sort(),
+            files.map((f) => f.path).sort(),
           );
           expect(archive.file_count).toBe(hourRows.length);
         } finally {

@@ -18,11 +18,6 @@ export function audioFileName(messageId: number | string, type: string, extensio
   return `message_${messageId}_${type}.${extension}`;
 }
 
-/** Path of an audio file inside the ZIP: `{externalConversationId}/{sessionId}/{fileName}`. */
-export function archiveEntryPath(externalConversationId: string, sessionId: string, fileName: string): string {
-  return `${externalConversationId}/${sessionId}/${fileName}`;
-}
-
 /** Extension of an object key's file name, lower-cased, without the dot; 'bin' when it has none. */
 export function originalExtension(storagePath: string): string {
   const name = storagePath.slice(storagePath.lastIndexOf('/') + 1);
@@ -46,6 +41,11 @@ export interface ArchiveMetadataFile {
   timestamp: string;
   originalSizeBytes: number;
   status: ArchiveFileStatus;
+  /**
+   * The file's entry in the ZIP; null when nothing was stored (`missing`). Its folders are the ids
+   * made safe for every file system, so clients map metadata to entries by this path.
+   */
+  path: string | null;
 }
 
 export interface ArchiveMetadataSession {

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import {
   ContractMessages,
   addUtcDays,
-  archiveEntryPath,
   archiveKey,
   audioFileName,
   dayExpiresAt,
@@ -136,7 +135,6 @@ describe('archive layout', () => {
   it('names entries by conversation, session, message and type', () => {
     const name = audioFileName(789, 'agent_tts', 'opus');
     expect(name).toBe('message_789_agent_tts.opus');
-    expect(archiveEntryPath('conv-123', 'session-456', name)).toBe('conv-123/session-456/message_789_agent_tts.opus');
   });
 
   it('keeps a safe original extension', () => {
@@ -147,7 +145,7 @@ describe('archive layout', () => {
   });
 
   it('writes message ids as exact JSON numbers and reads them back exactly', () => {
-    const file = { fileName: 'f', originalPath: 'p', type: 't', timestamp: 'x', originalSizeBytes: 1, status: 'converted' as const };
+    const file = { fileName: 'f', originalPath: 'p', type: 't', timestamp: 'x', originalSizeBytes: 1, status: 'converted' as const, path: 'c/s/f' };
     const text = serializeArchiveMetadata({
       generatedAt: 'g', utcDay: 'd', hour: '01', totalSessions: 1, totalFiles: 2,
       sessions: [{ externalConversationId: 'c', sessionId: 's', files: [{ ...file, messageId: '9223372036854775807' }, { ...file, messageId: '42' }] }],
