@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { SourceFile } from '@dcar/archives';
 import {
   audioFileName,
   formatHour,
@@ -8,19 +9,6 @@ import {
   type ArchiveMetadata,
   type ArchiveMetadataSession,
 } from '@dcar/domain';
-
-/** One `conversation_audio_files` row of the hour, as the worker reads it. */
-export interface SourceFile {
-  id: number;
-  externalConversationId: string;
-  sessionId: string;
-  /** Decimal digits, exact (a bigint in the database). */
-  messageId: string;
-  type: string;
-  storagePath: string;
-  sizeBytes: number;
-  recordedAt: Date;
-}
 
 export interface ArchivedFile {
   source: SourceFile;

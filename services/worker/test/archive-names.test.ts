@@ -4,12 +4,13 @@ import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { archiveKey, parseArchiveMetadata, parseUtcDay } from '@dcar/domain';
+import type { SourceFile } from '@dcar/archives';
 import type { ArchiveHourJobData } from '@dcar/platform';
 import { createTestEnvironment, type TestEnvironment } from '@dcar/testing';
 import { seedConversationAudio, type SeedRow } from '@dcar/testing/seed';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EntryNamer, safeSegment, type SourceFile } from '../src/layout.js';
-import { processorFor, readZipObject } from './helpers.js';
+import { EntryNamer, safeSegment } from '../src/layout.js';
+import { archiverFor, readZipObject } from './helpers.js';
 
 const run = promisify(execFile);
 
@@ -33,8 +34,8 @@ function job(hour: number): ArchiveHourJobData {
 
 async function archiveHour(hour: number, rows: SeedRow[]) {
   await seedConversationAudio({ knex: env.knex, s3: env.s3, bucket: env.config.s3.sourceBucket, tenantId: TENANT, rows });
-  const { processor } = processorFor(env);
-  const summary = await processor(job(hour), { jobId: `job-${hour}`, signal: new AbortController().signal });
+  const { archiveTenantHour } = archiverFor(env);
+  const summary = await archiveTenantHour(job(hour), { jobId: `job-${hour}`, signal: new AbortController().signal });
   const zip = await readZipObject(env.s3, env.config.s3.archiveBucket, archiveKey(TENANT, DAY, hour));
   directories.push(zip.directory);
   const metadataEntry = zip.entries.find((entry) => entry.name === 'metadata.json');

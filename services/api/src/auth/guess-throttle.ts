@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { SlidingWindow } from '../sliding-window.js';
+import type { Logger } from '@dcar/platform';
+import type { SlidingWindow, SlidingWindowResult } from '../sliding-window.js';
 
 /** Failed attempts one identity may make from one address within the window (CONTRACT: 20 in 5 minutes). */
 export const FAILED_ATTEMPTS_ALLOWED = 20;
@@ -21,7 +22,8 @@ export interface GuessThrottle {
    * Runs `check` (null: the credentials were wrong) unless `identity` already failed
    * FAILED_ATTEMPTS_ALLOWED times from `address` within the window: then it throws
    * TooManyAttemptsError, right credentials or not. Only a null answer counts as a failure; a
-   * check that throws (the database is down, say) does not.
+   * check that throws (the database is down, say) does not. Without Redis the check still runs,
+   * uncounted: tokens keep being issued while Redis is away.
    */
   verify<T>(secret: GuessedSecret, identity: string, address: string, check: () => Promise<T | null> | T | null): Promise<T | null>;
 }
@@ -31,13 +33,20 @@ export interface GuessThrottle {
  * sliding window in Redis, shared by every replica. An attempt is counted before its check runs
  * and uncounted when it succeeds, so concurrent guesses cannot slip past the limit.
  */
-export function createGuessThrottle(window: SlidingWindow, namespace: string): GuessThrottle {
+export function createGuessThrottle(window: SlidingWindow, namespace: string, logger: Logger): GuessThrottle {
+  const unavailable = (error: unknown) => logger.error({ err: error }, 'failed-secret counts unavailable in Redis: checking without counting');
   return {
     async verify(secret, identity, address, check) {
       // Hashed: ids are caller-chosen text of any length; the key stays short and printable.
       const key = `${namespace}${secret}:${createHash('sha256').update(identity, 'utf8').digest('hex').slice(0, 32)}:${address}`;
       const member = randomUUID();
-      const attempt = await window.take(key, { windowMs: FAILED_ATTEMPTS_WINDOW_MS, max: FAILED_ATTEMPTS_ALLOWED, member });
+      let attempt: SlidingWindowResult;
+      try {
+        attempt = await window.take(key, { windowMs: FAILED_ATTEMPTS_WINDOW_MS, max: FAILED_ATTEMPTS_ALLOWED, member });
+      } catch (error) {
+        unavailable(error);
+        return check();
+      }
       if (!attempt.taken) throw new TooManyAttemptsError(Math.max(1, Math.ceil(attempt.waitMs / 1000)));
       let failed = false;
       try {
@@ -45,7 +54,7 @@ export function createGuessThrottle(window: SlidingWindow, namespace: string): G
         failed = result === null;
         return result;
       } finally {
-        if (!failed) await window.release(key, member);
+        if (!failed) await window.release(key, member).catch(unavailable);
       }
     },
   };
