@@ -72,8 +72,8 @@ describe('pnpm admin', () => {
   });
 
   it('stops at once, naming the variable, when the configuration is wrong', async () => {
-    const result = await admin(['tenant', 'list'], { S3_ENDPOINT: 'nope' });
+    const result = await admin(['tenant', 'list'], { REDIS_URL: 'nope' });
     expect(result.code).toBe(1);
-    expect(result.stderr.trim()).toBe('Invalid configuration: S3_ENDPOINT must be a URL starting with http:// or https:// (got "nope")');
+    expect(result.stderr.trim()).toBe('Invalid configuration: REDIS_URL must be a URL starting with redis:// or rediss:// (got "nope")');
   });
 });
