@@ -1,5 +1,6 @@
 import { ContractMessages, UserFacingError } from '@dcar/domain';
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { bearerChallenge } from './auth/bearer-challenge.js';
 
 /**
  * One place renders every error as `{ "error": "..." }`. Messages come from UserFacingError and
@@ -9,6 +10,8 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof UserFacingError) {
+      const challenge = bearerChallenge(error);
+      if (challenge) reply.header('www-authenticate', challenge);
       return reply.code(error.statusCode).send({ error: error.message });
     }
     if (error.validation) {
