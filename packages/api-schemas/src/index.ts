@@ -74,6 +74,9 @@ export const TokenAnswers = {
     { error: 'invalid_scope' },
   ]),
   401: answer(OAuthErrorBody, 'Unknown client, wrong secret or revoked application (with `WWW-Authenticate: Basic`).', [{ error: 'invalid_client' }]),
+  429: answer(OAuthErrorBody, 'More than 20 wrong secrets for one client id from one address within 5 minutes; whatever is sent is refused until Retry-After.', [{ error: 'too_many_requests' }], {
+    'retry-after': Type.Integer({ description: 'Seconds until a request would be considered again.' }),
+  }),
   500: answer(OAuthErrorBody, 'Anything unexpected; details only in the log.', [{ error: 'server_error' }]),
 };
 
@@ -282,7 +285,10 @@ export const Tenant = Type.Object({
 });
 export type Tenant = Static<typeof Tenant>;
 
-export const PutTenantBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
+// PostgreSQL cannot store NUL in text: refused by the schema with a 400 naming the field, not a 500 from the database.
+export const Name = Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000]*$', description: '1-200 characters, no NUL' });
+
+export const PutTenantBody = Type.Object({ name: Name }, { additionalProperties: false });
 
 export const FeatureBody = Type.Object(
   { enabled: Type.Boolean(), retentionDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 })) },
@@ -301,7 +307,7 @@ export type Application = Static<typeof Application>;
 
 export const CreateApplicationBody = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 200 }),
+    name: Name,
     scopes: Type.Optional(Type.Array(Type.Literal(Scopes.external), { minItems: 1, uniqueItems: true })),
   },
   { additionalProperties: false },

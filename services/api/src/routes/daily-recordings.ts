@@ -18,16 +18,53 @@ import type { Config, Knex } from '@dcar/platform';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
 import type { AccessAuditWriter } from '../audit.js';
 import { authenticate, type Principal } from '../auth/access-tokens.js';
 import { BearerTokenRefused, InsufficientScope } from '../auth/bearer-challenge.js';
 import { buildDailyReport, summariseDay } from '../daily-report.js';
+import { FrameworkMessages } from '../errors.js';
 import { dailyRecordingOutcome, type ApiMetrics } from '../metrics.js';
 import type { Presigner } from '../presign.js';
+import { slidingWindowStore, type SlidingWindow } from '../sliding-window.js';
 
 export const DAY_LIST_PATH = '/api/external/conversations/daily-audio-recordings';
-export const DAILY_RECORDINGS_PATH = `${DAY_LIST_PATH}/:utcDay`;
+const DAILY_RECORDINGS_PREFIX = `${DAY_LIST_PATH}/`;
+export const DAILY_RECORDINGS_PATH = `${DAILY_RECORDINGS_PREFIX}:utcDay`;
+/** Stands in for a day the router cannot read; never a date, so the route answers it with the contract's 400. */
+const UNREADABLE_DAY = '-';
+
+/** What follows the endpoint's prefix in a request URL, up to its query, as sent; null for other URLs. */
+function rawDayPath(url: string): string | null {
+  if (!url.startsWith(DAILY_RECORDINGS_PREFIX)) return null;
+  const end = url.search(/[?#]/);
+  return url.slice(DAILY_RECORDINGS_PREFIX.length, end < 0 ? undefined : end);
+}
+
+/**
+ * Fastify's `rewriteUrl`: a day the router would refuse itself (percent-encoding that does not
+ * decode, a segment over `maxParamLength`) is routed to the endpoint as an unreadable day, so the
+ * caller still gets the contract's checks in order (the token's 401 first) and the call is audited,
+ * instead of the framework's own 400 or 414 before any check.
+ */
+export function routableDailyUrl(url: string, maxParamLength: number): string {
+  const dayPath = rawDayPath(url);
+  if (dayPath === null) return url;
+  let decoded: string | null;
+  try {
+    decoded = decodeURI(dayPath);
+  } catch {
+    decoded = null;
+  }
+  if (decoded !== null && decoded.split('/').every((segment) => segment.length <= maxParamLength)) return url;
+  return `${DAILY_RECORDINGS_PREFIX}${UNREADABLE_DAY}${url.slice(DAILY_RECORDINGS_PREFIX.length + dayPath.length)}`;
+}
+
+/** The day as the caller sent it: the raw text when the router could not read it, else the decoded parameter. */
+function requestedDay(request: FastifyRequest): string | null {
+  if (request.originalUrl !== request.url) return rawDayPath(request.originalUrl);
+  const utcDay = (request.params as { utcDay?: unknown } | undefined)?.utcDay;
+  return typeof utcDay === 'string' ? utcDay : null;
+}
 
 /** What the checks before the rate limit established; the handler reads it. */
 interface AuthorizedTenant {
@@ -50,7 +87,8 @@ declare module 'fastify' {
 export interface DailyRecordingsDeps {
   db: Knex;
   audit: AccessAuditWriter;
-  redis: Redis;
+  /** The limit's counts, in Redis. */
+  limits: SlidingWindow;
   auth: Config['auth'];
   presigner: Presigner;
   metrics: ApiMetrics;
@@ -89,8 +127,8 @@ async function authorizeTenant(
 
 /** The day(s) a request asked for, as sent, for the audit log: the path's day, or the list's `from..to`. */
 function requestedDays(request: FastifyRequest): string | null {
-  const utcDay = (request.params as { utcDay?: unknown } | undefined)?.utcDay;
-  if (typeof utcDay === 'string') return utcDay.slice(0, 64);
+  const utcDay = requestedDay(request);
+  if (utcDay !== null) return utcDay.slice(0, 64);
   const query = request.query as { from?: unknown; to?: unknown } | undefined;
   const from = typeof query?.from === 'string' ? query.from.slice(0, 30) : '';
   const to = typeof query?.to === 'string' ? query.to.slice(0, 30) : '';
@@ -98,8 +136,9 @@ function requestedDays(request: FastifyRequest): string | null {
 }
 
 /**
- * Every call is recorded, whatever its outcome, before the answer leaves: if the record cannot be
- * written, links are not handed out (a 500 instead), so no download goes unaccounted for.
+ * Every call is recorded, whatever its outcome, before the answer leaves: if its record cannot be
+ * written, the call answers 500 instead (whatever it would have answered), so no download and no
+ * refusal goes unaccounted for.
  */
 async function recordAccess(audit: AccessAuditWriter, request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
   const principal = request.dailyRecordingsPrincipal;
@@ -115,7 +154,6 @@ async function recordAccess(audit: AccessAuditWriter, request: FastifyRequest, r
     });
     return payload;
   } catch {
-    if (reply.statusCode >= 400) return payload;
     reply.code(500).header('content-type', 'application/json; charset=utf-8');
     return JSON.stringify({ error: ContractMessages.internal });
   }
@@ -161,14 +199,13 @@ function isPastRetention(day: UtcDay, hours: readonly HourArchive[], retentionDa
 export async function registerDailyRecordingsRoute(app: FastifyInstance, deps: DailyRecordingsDeps): Promise<void> {
   app.decorateRequest('dailyRecordingsPrincipal', null);
   app.decorateRequest('authorizedTenant', null);
-  // The limit is per tenant, in Redis, shared by all replicas and both routes. It runs as the routes'
-  // preHandler, after the onRequest checks, so refused tokens and disabled tenants never use up a quota.
+  // The limit is per tenant, over a sliding hour in Redis, shared by all replicas and both routes. It
+  // runs after the onRequest checks, so refused tokens and disabled tenants never use up a quota.
   await app.register(fastifyRateLimit, {
     global: false,
     max: deps.rateLimitPerHour,
     timeWindow: 3_600_000,
-    redis: deps.redis,
-    nameSpace: deps.rateLimitNamespace,
+    store: slidingWindowStore(deps.limits, deps.rateLimitNamespace),
     skipOnError: false,
     keyGenerator: (request) => request.authorizedTenant?.tenantId ?? '',
     // Thrown by the plugin and rendered by the error handler, which answers exactly `{ "error": ... }`.
@@ -295,5 +332,15 @@ export async function registerDailyRecordingsRoute(app: FastifyInstance, deps: D
       log.info({ from: range.from, to: range.to, days: days.length }, 'day list served');
       return { from: range.from, to: range.to, retentionDays: tenant.retentionDays, days };
     },
+  );
+
+  // Anything else under the endpoints' path: the token still comes first (401), then a 404.
+  await app.register(
+    async (scope) => {
+      scope.setNotFoundHandler({ preHandler: async (request: FastifyRequest) => void (await authenticate(request, deps.auth)) }, async (_request, reply) =>
+        reply.code(404).send({ error: FrameworkMessages.notFound }),
+      );
+    },
+    { prefix: DAY_LIST_PATH },
   );
 }
