@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes a Debian machine ready to run and test the project: installs and starts what is missing
-# (PostgreSQL, Redis, ffmpeg, espeak-ng, pnpm) and leaves what already runs alone. Safe to run again.
+# (PostgreSQL, Redis, ffmpeg, espeak-ng, curl, jq, Chromium, pnpm) and leaves what already runs alone. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +28,16 @@ ffmpeg -hide_banner -encoders 2>/dev/null | grep libopus >/dev/null || { log "ff
 # espeak-ng speaks the synthetic conversations of the tests, the demo and the benchmarks.
 if ! command -v espeak-ng >/dev/null; then
   apt_install espeak-ng
+fi
+
+# curl, jq and sha256sum run the shell client example (docs/examples/client.sh) and the docs' commands.
+missing=""
+for tool in curl jq; do command -v "$tool" >/dev/null || missing="$missing $tool"; done
+if [ -n "$missing" ]; then apt_install $missing; fi
+
+# Debian's Chromium renders the docs page and Bull Board in the browser test (headless).
+if [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium
 fi
 
 # PostgreSQL on 127.0.0.1:5432, user postgres without a password (development and CI only).

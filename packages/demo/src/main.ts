@@ -1,13 +1,24 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { addUtcDays, previousUtcDay, startOfUtcDay, type UtcDay } from '@dcar/domain';
-import { createKnex, createS3Client, ensureBuckets, ensureDatabase, loadConfigOrExit, loadSystemConfig, migrateToLatest } from '@dcar/platform';
+import {
+  DEVELOPMENT_HOST_CLIENT_SECRET,
+  createKnex,
+  createS3Client,
+  ensureBuckets,
+  ensureDatabase,
+  loadConfigOrExit,
+  loadSystemConfig,
+  migrateToLatest,
+} from '@dcar/platform';
 import { startLocalS3, type LocalS3 } from '@dcar/platform/local-s3';
 import { archiveMetadataOf, probeAudioFile, readZipFile } from '@dcar/testing/archive';
 import { generateRealisticDay, seedConversationAudio } from '@dcar/testing/seed';
 import { ApiClient, type DailyRecordings, type RunReportView } from './api-client.js';
 import { download } from './download.js';
+import { demoTenants, nextSteps } from './next-steps.js';
 import { freePort, startService, waitUntilHealthy, type ServiceProcess } from './processes.js';
+import { runProgress } from './progress.js';
 
 // `pnpm demo`: the whole nightly job on this machine with synthetic data, end to end, through
 // the real services started as separate processes.
@@ -57,14 +68,11 @@ async function main(): Promise<void> {
     await ensureBuckets(s3, [config.s3.sourceBucket, config.s3.archiveBucket]);
 
     const day: UtcDay = previousUtcDay(new Date());
-    const tenants = [
-      { id: 'demo-acme', name: 'Acme Telecom (demo)', retentionDays: 3, seed: 1 },
-      { id: 'demo-globex', name: 'Globex Insurance (demo)', retentionDays: 7, seed: 2 },
-    ];
+    const tenants = demoTenants(new Date());
 
     say(`writing a day of synthetic conversations for ${day} (the recording platform's part)`);
     for (const tenant of tenants) {
-      // The demo owns these tenants: their rows of that day are replaced, so runs stay repeatable.
+      // The demo owns these tenants: their rows of that day are replaced, so a run is repeatable.
       await knex('conversation_audio_files')
         .where({ tenant_id: tenant.id })
         .andWhere('recorded_at', '>=', startOfUtcDay(day))
@@ -111,11 +119,10 @@ async function main(): Promise<void> {
     }
     say(`tenants ${tenants.map((t) => t.id).join(' and ')} enabled, each with an application`);
 
-    say(`running the nightly flow for ${day} (forced, so a second demo regenerates)`);
+    say(`running the nightly flow for ${day}`);
     const { runId } = await client.expect<{ runId: string }>(202, 'POST', '/api/host/daily-audio-recordings/runs', hostToken, {
       utcDay: day,
       tenantIds: tenants.map((t) => t.id),
-      force: true,
     });
     const report = await followRun(client, hostToken, runId);
     say(`run ${runId} ${report.state}: ${JSON.stringify(report.counts)}`);
@@ -123,7 +130,8 @@ async function main(): Promise<void> {
 
     const tenant = tenants[0]!;
     const app = applications[tenant.id]!;
-    const token = await client.token(app.clientId, app.clientSecret);
+    const issued = await client.issueToken(app.clientId, app.clientSecret);
+    const token = issued.access_token;
     const recordings = await client.expect<DailyRecordings>(200, 'GET', `/api/external/conversations/daily-audio-recordings/${day}`, token);
     const available = recordings.links.filter((l) => l.status === 'available');
     say(
@@ -152,16 +160,20 @@ async function main(): Promise<void> {
       await zip.cleanup();
     }
 
-    say('done. Try next, while the services run:');
-    process.stdout.write(
-      [
-        `  curl -s -X POST ${baseUrl}/connect/token -d grant_type=client_credentials -d client_id=${app.clientId} -d client_secret=${app.clientSecret}`,
-        `  curl -s ${baseUrl}/api/external/conversations/daily-audio-recordings/${day} -H "Authorization: Bearer <access_token>"`,
-        `  open ${baseUrl}/admin/queues (user ${config.auth.hostClientId}) and ${baseUrl}/docs`,
-        `  pnpm admin run ${day} --tenant ${tenant.id} --force --wait`,
-        '',
-      ].join('\n'),
-    );
+    say('done.');
+    const steps = nextSteps({
+      baseUrl,
+      day,
+      tenantId: tenant.id,
+      clientId: app.clientId,
+      clientSecret: app.clientSecret,
+      token,
+      tokenExpiresAt: new Date(Date.now() + issued.expires_in * 1000),
+      hostClientId: config.auth.hostClientId,
+      // The demo prints development credentials only: a secret someone set stays unprinted.
+      developmentHostSecret: config.auth.hostClientSecret === DEVELOPMENT_HOST_CLIENT_SECRET ? config.auth.hostClientSecret : null,
+    });
+    process.stdout.write(`${steps.join('\n')}\n`);
   } finally {
     s3.destroy();
     await knex.destroy();
@@ -173,8 +185,7 @@ async function followRun(client: ApiClient, hostToken: string, runId: string): P
   let last = '';
   while (Date.now() < deadline) {
     const report = await client.expect<RunReportView>(200, 'GET', `/api/host/daily-audio-recordings/runs/${runId}`, hostToken);
-    const done = (report.counts.available ?? 0) + (report.counts.no_data ?? 0) + (report.counts.failed ?? 0);
-    const line = `  round ${report.round}: ${done}/${report.hours.length} tenant-hours done (${report.state})`;
+    const line = `  ${runProgress(report)}`;
     if (line !== last) say(line);
     last = line;
     if (report.state !== 'queued' && report.state !== 'running') return report;

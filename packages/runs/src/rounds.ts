@@ -123,6 +123,11 @@ export async function processEnqueueRound(deps: RunEngineDeps, job: Job<ArchiveR
     );
     jobs += hours.length;
   }
+  // The round's size is known now: the run report shows it while the round runs (its end records it again).
+  await updateRound(deps.db, runId, round, (current) => ({
+    ...(current ?? { round, failed: null, startedAt: deps.now().toISOString(), finishedAt: null }),
+    jobs,
+  }));
   log.info({ jobs }, 'round enqueued');
   return { jobs };
 }

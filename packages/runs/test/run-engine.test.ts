@@ -175,6 +175,24 @@ describe('a run', () => {
   });
 });
 
+describe('a run report while a round runs', () => {
+  it('gives the round’s job count as soon as the round is enqueued, before any job ended', async () => {
+    // Queues no worker consumes: the round's jobs stay waiting while the report is read.
+    const idleQueues = createRunQueues(connection, `${env.redisPrefix}-idle`);
+    const idle: RunEngineDeps = { ...deps, queues: idleQueues };
+    try {
+      const { runId } = await startRun(idle, { utcDay: yesterday, tenantIds: ['t20', 't21'], trigger: 'manual', force: true });
+      await processArchiveRunJob(idle, { name: 'enqueue-round', id: 'enqueue', data: { runId, round: 1 } } as Job);
+      const report = await getRunReport(env.knex, runId);
+      expect(report).toMatchObject({ state: 'running', round: 1, finishedAt: null });
+      expect(report?.rounds).toEqual([{ round: 1, jobs: 48, failed: null, startedAt: expect.any(String), finishedAt: null }]);
+      expect(await idleQueues.archiveHour.getWaitingCount()).toBe(48);
+    } finally {
+      await idleQueues.close();
+    }
+  });
+});
+
 describe('nightly trigger', () => {
   it('archives the day before the job was scheduled, even when it runs a day late', async () => {
     const scheduledFor = Date.parse('2025-12-13T00:15:00Z');

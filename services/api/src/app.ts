@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { OPENAPI_DOCUMENT } from '@dcar/api-schemas';
+import { documentDateFormats, openApiDocument } from '@dcar/api-schemas';
 import { createMetricsRegistry, type ApiConfig, type Knex, type Logger } from '@dcar/platform';
 import type { RunQueues } from '@dcar/runs';
 import fastifyFormbody from '@fastify/formbody';
+import fastifyHelmet, { type FastifyHelmetOptions } from '@fastify/helmet';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -23,6 +24,27 @@ import { registerHostRoutes } from './routes/host.js';
 import { registerOperationsRoutes } from './routes/operations.js';
 import { registerTokenRoute } from './routes/token.js';
 import { strictBodyValidators } from './validation.js';
+
+/** Where the OpenAPI document and the docs page are served. */
+export const DOCS_PATH = '/docs';
+
+/**
+ * Security headers (@fastify/helmet) of the JSON API: no content may load or frame anything. The
+ * HTML pages (the docs and Bull Board) get helmet's default policy instead, which lets them load
+ * their own scripts, styles and images; no `upgrade-insecure-requests`, so a page served over plain
+ * HTTP (development, an internal network) still loads its own assets.
+ */
+const API_SECURITY_HEADERS: FastifyHelmetOptions = {
+  contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+};
+const PAGE_SECURITY_HEADERS = { contentSecurityPolicy: { useDefaults: true, directives: { upgradeInsecureRequests: null } } };
+const PAGE_PATHS = [DOCS_PATH, BULL_BOARD_PATH];
+
+/** The address the API's own listen settings give, for the OpenAPI document's `servers`; a wildcard host is read as loopback. */
+export function listenUrl(api: ApiConfig['api']): string {
+  const host = api.host === '0.0.0.0' || api.host === '::' ? '127.0.0.1' : api.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${api.port}`;
+}
 
 export interface ApiDeps {
   config: ApiConfig;
@@ -87,9 +109,18 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   installErrorHandling(app);
   installHttpMetrics(app, registry);
 
+  // Added before helmet's own onRoute hook, which reads each route's `helmet` option.
+  app.addHook('onRoute', (route) => {
+    if (PAGE_PATHS.some((path) => route.url.startsWith(path))) route.helmet = PAGE_SECURITY_HEADERS;
+  });
+  await app.register(fastifyHelmet, API_SECURITY_HEADERS);
+
   await app.register(fastifySwagger, {
-    openapi: OPENAPI_DOCUMENT,
-    transform: ({ schema, url }) => ({ schema: url.startsWith(BULL_BOARD_PATH) ? { ...schema, hide: true } : schema, url }),
+    openapi: openApiDocument({ serverUrl: listenUrl(config.api) }),
+    transform: ({ schema, url }) => ({
+      schema: url.startsWith(BULL_BOARD_PATH) ? { ...schema, hide: true } : documentDateFormats(schema as Record<string, unknown>),
+      url,
+    }),
   });
   await app.register(fastifyFormbody);
   await registerAccessTokens(app, config.auth, jwks);
@@ -111,6 +142,6 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await registerHostRoutes(app, { db: deps.db, auth: config.auth, runQueues: deps.runQueues, logger: deps.logger, now });
   registerOperationsRoutes(app, { db: deps.db, redis: deps.redis, s3: deps.s3, archiveBucket: config.s3.archiveBucket, registry });
   await registerBullBoard(app, { queues: deps.runQueues, auth: config.auth, throttle });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(fastifySwaggerUi, { routePrefix: DOCS_PATH });
   return app;
 }

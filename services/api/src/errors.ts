@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { ContractMessages, UserFacingError } from '@dcar/domain';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { bearerChallenge } from './auth/bearer-challenge.js';
 
 /** Messages of the answers the framework or the HTTP parser give before any route runs. */
 export const FrameworkMessages = {
@@ -21,6 +22,8 @@ export const FrameworkMessages = {
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof UserFacingError) {
+      const challenge = bearerChallenge(error);
+      if (challenge) reply.header('www-authenticate', challenge);
       return reply.code(error.statusCode).send({ error: error.message });
     }
     if (error.validation) {

@@ -41,7 +41,7 @@ describe('GET daily-audio-recordings/{utcDay}', () => {
     const { token } = await tenantWithToken('acme');
     await putArchiveRows(env.knex, 'acme', DAY, [
       { hour: 0, status: 'available', sessionCount: 3, fileCount: 10, sizeBytes: 1000, generatedAt: new Date('2025-12-15T00:20:00Z') },
-      { hour: 1, status: 'available', sessionCount: 4, fileCount: 20, sizeBytes: 2000, generatedAt: GENERATED },
+      { hour: 1, status: 'available', sessionCount: 4, fileCount: 20, sizeBytes: 2000, generatedAt: GENERATED, sha256: 'ab'.repeat(32) },
       { hour: 2, status: 'no_data', generatedAt: new Date('2025-12-15T00:21:00Z') },
       { hour: 3, status: 'failed', sessionCount: 9, fileCount: 9, sizeBytes: 9 },
       { hour: 4, status: 'pending' },
@@ -61,8 +61,9 @@ describe('GET daily-audio-recordings/{utcDay}', () => {
     });
     expect(body.links.map((l: { hour: string }) => l.hour)).toEqual(Array.from({ length: 24 }, (_, h) => String(h).padStart(2, '0')));
     expect(body.links[0]).toMatchObject({ sessionCount: 3, fileCount: 10, sizeBytes: 1000, status: 'available' });
-    expect(body.links[2]).toEqual({ hour: '02', url: null, sessionCount: 0, fileCount: 0, sizeBytes: 0, status: 'no_data' });
-    expect(body.links[3]).toEqual({ hour: '03', url: null, sessionCount: 0, fileCount: 0, sizeBytes: 0, status: 'failed' });
+    expect(body.links[1]).toMatchObject({ sha256: 'ab'.repeat(32), status: 'available' });
+    expect(body.links[2]).toEqual({ hour: '02', url: null, sha256: null, sessionCount: 0, fileCount: 0, sizeBytes: 0, status: 'no_data' });
+    expect(body.links[3]).toEqual({ hour: '03', url: null, sha256: null, sessionCount: 0, fileCount: 0, sizeBytes: 0, status: 'failed' });
     expect(body.links[4]).toMatchObject({ url: null, status: 'pending' });
     expect(body.links[23]).toMatchObject({ url: null, status: 'pending' });
 
@@ -202,7 +203,7 @@ describe('GET daily-audio-recordings/{utcDay}', () => {
 
     const body = (await get(DAY, alpha.token)).json();
     expect(body.totalFiles).toBe(2);
-    expect(body.links[8]).toEqual({ hour: '08', url: null, sessionCount: 0, fileCount: 0, sizeBytes: 0, status: 'failed' });
+    expect(body.links[8]).toEqual({ hour: '08', url: null, sha256: null, sessionCount: 0, fileCount: 0, sizeBytes: 0, status: 'failed' });
     const urls = body.links.map((l: { url: string | null }) => l.url).filter(Boolean) as string[];
     expect(urls).toHaveLength(1);
     expect(urls.every((u) => new URL(u).pathname.includes('/alpha/daily-conversation-audio-recordings/'))).toBe(true);

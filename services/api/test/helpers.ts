@@ -91,6 +91,7 @@ export interface ArchiveRowInput {
   sizeBytes?: number;
   generatedAt?: Date | null;
   objectKey?: string | null;
+  sha256?: string | null;
 }
 
 /** Archive rows as the worker and scheduler leave them, replacing any of the same hours. */
@@ -106,7 +107,7 @@ export async function putArchiveRows(db: Knex, tenantId: string, day: UtcDay, ro
       file_count: row.fileCount ?? 0,
       size_bytes: row.sizeBytes ?? 0,
       object_key: row.objectKey !== undefined ? row.objectKey : row.status === 'available' ? archiveKey(tenantId, day, row.hour) : null,
-      sha256: null,
+      sha256: row.sha256 ?? null,
       generated_at: row.generatedAt ?? null,
       attempts: row.status === 'pending' ? 0 : 1,
     })),

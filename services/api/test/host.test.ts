@@ -1,9 +1,9 @@
+import { HostMessages } from '@dcar/api-schemas';
 import { ContractMessages } from '@dcar/domain';
 import { createS3Client } from '@dcar/platform';
 import { getRunReport } from '@dcar/runs';
 import { createTestEnvironment, type TestEnvironment } from '@dcar/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MISSING_HOST_SCOPE } from '../src/routes/host.js';
 import { bearer, requestToken, seedTenant, startTestApi, type TestApi } from './helpers.js';
 
 let env: TestEnvironment;
@@ -33,7 +33,7 @@ describe('host endpoints', () => {
     expect((await host('GET', '/api/host/tenants', undefined, 'junk')).statusCode).toBe(401);
     const forbidden = await host('PUT', '/api/host/tenants/guarded/features/daily-audio-recordings', { enabled: true, retentionDays: 99 }, tenantToken);
     expect(forbidden.statusCode).toBe(403);
-    expect(forbidden.json()).toEqual({ error: MISSING_HOST_SCOPE });
+    expect(forbidden.json()).toEqual({ error: HostMessages.missingHostScope });
   });
 
   it('create, read and list tenants and set the feature, with clear 400s', async () => {

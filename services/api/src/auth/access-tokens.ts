@@ -3,6 +3,7 @@ import { ContractMessages, Scopes, UserFacingError, isValidTenantId } from '@dca
 import type { AuthConfig } from '@dcar/platform';
 import fastifyJwt from '@fastify/jwt';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { BearerTokenRefused, hasBearerToken } from './bearer-challenge.js';
 import type { JwksKeySource } from './jwks.js';
 
 /** `iss` of the tokens this API issues; an external issuer's tokens carry theirs. */
@@ -101,16 +102,17 @@ export function principalFromClaims(claims: Record<string, unknown>, auth: AuthC
   return null;
 }
 
-/** Verifies the request's bearer token: the Principal, or a 401 UserFacingError. */
+/** Verifies the request's bearer token: the Principal, or a 401 with its RFC 6750 challenge. */
 export async function authenticate(request: FastifyRequest, auth: AuthConfig): Promise<Principal> {
+  const tokenSent = hasBearerToken(request.headers.authorization);
   let claims: Record<string, unknown>;
   try {
     claims = await request.jwtVerify<Record<string, unknown>>();
   } catch (error) {
     request.log.debug({ reason: (error as Error).message }, 'token refused');
-    throw unauthorized();
+    throw new BearerTokenRefused(tokenSent);
   }
   const principal = principalFromClaims(claims, auth);
-  if (!principal) throw unauthorized();
+  if (!principal) throw new BearerTokenRefused(tokenSent);
   return principal;
 }

@@ -1,17 +1,15 @@
 import {
-  Application,
   ApplicationParams,
   CreateApplicationBody,
-  CreatedApplication,
-  ErrorBody,
   FeatureBody,
+  HostAnswers,
+  HostErrorAnswers,
+  HostMessages,
   PutTenantBody,
   RunParams,
-  RunReport,
   StartRunBody,
-  StartedRun,
-  Tenant,
   TenantParams,
+  requiresScope,
 } from '@dcar/api-schemas';
 import { Scopes, UserFacingError } from '@dcar/domain';
 import {
@@ -27,12 +25,10 @@ import type { AuthConfig, Knex, Logger } from '@dcar/platform';
 import { getRunReport, startRun, type RunQueues } from '@dcar/runs';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Type } from 'typebox';
 import { authenticate } from '../auth/access-tokens.js';
+import { InsufficientScope } from '../auth/bearer-challenge.js';
 
-export const MISSING_HOST_SCOPE = "The access token does not grant the 'host_admin' scope.";
-
-const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody };
+const errors = HostErrorAnswers;
 
 export interface HostRoutesDeps {
   db: Knex;
@@ -45,7 +41,7 @@ export interface HostRoutesDeps {
 /** Host endpoints need a valid token (401) carrying host_admin (403). */
 async function requireHostAdmin(auth: AuthConfig, request: FastifyRequest): Promise<void> {
   const principal = await authenticate(request, auth);
-  if (!principal.scopes.has(Scopes.hostAdmin)) throw new UserFacingError(403, MISSING_HOST_SCOPE);
+  if (!principal.scopes.has(Scopes.hostAdmin)) throw new InsufficientScope(Scopes.hostAdmin, HostMessages.missingHostScope);
 }
 
 /**
@@ -57,17 +53,18 @@ export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesD
   await app.register(async (scope) => {
     scope.addHook('onRequest', async (request) => requireHostAdmin(deps.auth, request));
     const host = scope.withTypeProvider<TypeBoxTypeProvider>();
-    const common = { tags: ['host'], security: [{ bearerAuth: [] }] };
+    const common = { tags: ['host'], security: requiresScope(Scopes.hostAdmin) };
 
     host.put(
       '/api/host/tenants/:tenantId',
       {
         schema: {
           ...common,
+          operationId: 'putTenant',
           summary: 'Create or update a tenant',
           params: TenantParams,
           body: PutTenantBody,
-          response: { 200: Tenant, 201: Tenant, ...errors },
+          response: { 200: HostAnswers.tenantSaved, 201: HostAnswers.tenantCreated, ...errors },
         },
       },
       async (request, reply) => {
@@ -79,13 +76,13 @@ export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesD
 
     host.get(
       '/api/host/tenants',
-      { schema: { ...common, summary: 'List tenants', response: { 200: Type.Array(Tenant), ...errors } } },
+      { schema: { ...common, operationId: 'listTenants', summary: 'List tenants', response: { 200: HostAnswers.tenants, ...errors } } },
       async () => listTenants(deps.db),
     );
 
     host.get(
       '/api/host/tenants/:tenantId',
-      { schema: { ...common, summary: 'Get a tenant', params: TenantParams, response: { 200: Tenant, ...errors } } },
+      { schema: { ...common, operationId: 'getTenant', summary: 'Get a tenant', params: TenantParams, response: { 200: HostAnswers.tenant, ...errors } } },
       async (request) => getTenant(deps.db, request.params.tenantId),
     );
 
@@ -94,10 +91,11 @@ export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesD
       {
         schema: {
           ...common,
-          summary: 'Enable or disable daily audio recordings and set the retention',
+          operationId: 'setDailyAudioRecordingsFeature',
+          summary: 'Enable or disable daily audio recordings and set the retention (1-7 days)',
           params: TenantParams,
           body: FeatureBody,
-          response: { 200: Tenant, ...errors },
+          response: { 200: HostAnswers.feature, ...errors },
         },
       },
       async (request) => {
@@ -112,10 +110,11 @@ export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesD
       {
         schema: {
           ...common,
+          operationId: 'createApplication',
           summary: 'Create an application (client credentials); the secret is shown only in this answer',
           params: TenantParams,
           body: CreateApplicationBody,
-          response: { 201: CreatedApplication, ...errors },
+          response: { 201: HostAnswers.createdApplication, ...errors },
         },
       },
       async (request, reply) => {
@@ -127,7 +126,15 @@ export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesD
 
     host.get(
       '/api/host/tenants/:tenantId/applications',
-      { schema: { ...common, summary: 'List a tenant’s applications (no secrets)', params: TenantParams, response: { 200: Type.Array(Application), ...errors } } },
+      {
+        schema: {
+          ...common,
+          operationId: 'listApplications',
+          summary: 'List a tenant’s applications (no secrets)',
+          params: TenantParams,
+          response: { 200: HostAnswers.applications, ...errors },
+        },
+      },
       async (request) => listApplications(deps.db, request.params.tenantId),
     );
 
@@ -136,9 +143,10 @@ export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesD
       {
         schema: {
           ...common,
+          operationId: 'revokeApplication',
           summary: 'Revoke an application: its tokens stop working at once',
           params: ApplicationParams,
-          response: { 200: Application, ...errors },
+          response: { 200: HostAnswers.revokedApplication, ...errors },
         },
       },
       async (request) => {
@@ -153,9 +161,11 @@ export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesD
       {
         schema: {
           ...common,
+          operationId: 'startRun',
           summary: 'Generate (or with force regenerate) a past UTC day now',
+          description: 'The day must be over and within the retention of every tenant named (400 otherwise).',
           body: StartRunBody,
-          response: { 202: StartedRun, ...errors },
+          response: { 202: HostAnswers.startedRun, ...errors },
         },
       },
       async (request, reply) => {
@@ -173,9 +183,10 @@ export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesD
       {
         schema: {
           ...common,
+          operationId: 'getRun',
           summary: 'A run: its state, rounds and every tenant-hour’s status',
           params: RunParams,
-          response: { 200: RunReport, ...errors },
+          response: { 200: HostAnswers.run, ...errors },
         },
       },
       async (request) => {

@@ -1,6 +1,6 @@
 import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Knex } from '@dcar/platform';
-import { Health, Readiness } from '@dcar/api-schemas';
+import { OperationsAnswers } from '@dcar/api-schemas';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -30,7 +30,7 @@ export function registerOperationsRoutes(app: FastifyInstance, deps: OperationsD
 
   api.get(
     '/healthz',
-    { schema: { tags: ['operations'], summary: 'The process is up', response: { 200: Health } } },
+    { schema: { tags: ['operations'], operationId: 'getHealth', summary: 'The process is up', response: { 200: OperationsAnswers.health } } },
     async () => ({ status: 'ok' as const }),
   );
 
@@ -39,8 +39,9 @@ export function registerOperationsRoutes(app: FastifyInstance, deps: OperationsD
     {
       schema: {
         tags: ['operations'],
+        operationId: 'getReadiness',
         summary: 'PostgreSQL, Redis and the object store answer; 503 names the ones that do not',
-        response: { 200: Readiness, 503: Readiness },
+        response: { 200: OperationsAnswers.ready, 503: OperationsAnswers.unavailable },
       },
     },
     async (request, reply) => {
@@ -66,7 +67,8 @@ export function registerOperationsRoutes(app: FastifyInstance, deps: OperationsD
     },
   );
 
-  app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics' } }, async (_request, reply) => {
+  const metricsSchema = { tags: ['operations'], operationId: 'getMetrics', summary: 'Prometheus metrics', response: { 200: OperationsAnswers.metrics } };
+  app.get('/metrics', { schema: metricsSchema }, async (_request, reply) => {
     return reply.header('content-type', deps.registry.contentType).send(await deps.registry.metrics());
   });
 }

@@ -1,4 +1,4 @@
-import { OAuthErrorBody, TokenRequest, TokenResponse } from '@dcar/api-schemas';
+import { TOKEN_PATH, TokenAnswers, TokenRequest } from '@dcar/api-schemas';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { AuthConfig, Knex } from '@dcar/platform';
 import type { FastifyInstance } from 'fastify';
@@ -11,14 +11,18 @@ export function registerTokenRoute(app: FastifyInstance, deps: { db: Knex; auth:
   const authenticateClient = createClientAuthenticator(deps.db, deps.auth);
 
   app.withTypeProvider<TypeBoxTypeProvider>().post(
-    '/connect/token',
+    TOKEN_PATH,
     {
       schema: {
         tags: ['auth'],
+        operationId: 'issueToken',
         summary: 'Issue an access token (OAuth2 client credentials)',
+        description:
+          'RFC 6749 §4.4. The client authenticates with client_id and client_secret in the form body or with HTTP Basic ' +
+          '(not both). Errors are RFC 6749 §5.2 codes.',
         consumes: ['application/x-www-form-urlencoded'],
         body: TokenRequest,
-        response: { 200: TokenResponse, 400: OAuthErrorBody, 401: OAuthErrorBody, 429: OAuthErrorBody, 500: OAuthErrorBody },
+        response: TokenAnswers,
       },
       // Every refusal on this route is an RFC 6749 error code, including unparsable or repeated parameters.
       errorHandler: (error, request, reply) => {
