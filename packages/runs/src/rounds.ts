@@ -8,6 +8,7 @@ import {
   type ArchiveRunJobs,
   type Knex,
 } from '@dcar/platform';
+import { emitDaysCompleted, type DayCompletedData } from '@dcar/webhooks';
 import type { Job } from 'bullmq';
 import { ARCHIVE_HOUR_JOB_OPTIONS, COORDINATION_JOB_OPTIONS, type RunQueues } from './queues.js';
 import { MAX_ROUNDS, countRunHours, type RoundRecord, type RunEngineDeps, type RunRow } from './model.js';
@@ -217,6 +218,62 @@ async function markFailed(deps: RunEngineDeps, run: RunRow, round: number): Prom
   }
 }
 
+/** The tenants a round covered: every tenant of the run in round 1, then those with a failed hour in the previous round. */
+async function tenantsOfRound(db: Knex, run: RunRow, round: number): Promise<string[]> {
+  if (round === 1) return run.tenant_ids;
+  const rows = (await db('archive_run_failures').distinct('tenant_id').where({ run_id: run.id, round: round - 1 })) as Array<{ tenant_id: string }>;
+  return rows.map((row) => row.tenant_id);
+}
+
+async function tenantsWithFailures(db: Knex, runId: string, round: number): Promise<Set<string>> {
+  const rows = (await db('archive_run_failures').distinct('tenant_id').where({ run_id: runId, round })) as Array<{ tenant_id: string }>;
+  return new Set(rows.map((row) => row.tenant_id));
+}
+
+/** What day.completed tells a tenant: its hours by status and the available hours' totals, as they are now. */
+async function daySummaries(db: Knex, run: RunRow, tenantIds: string[]): Promise<DayCompletedData[]> {
+  const rows = (await db('hourly_archives')
+    .select('tenant_id')
+    .select(db.raw("count(*) filter (where status = 'available') as available"))
+    .select(db.raw("count(*) filter (where status = 'no_data') as no_data"))
+    .select(db.raw("coalesce(array_agg(hour order by hour) filter (where status = 'failed'), '{}') as failed_hours"))
+    .select(db.raw("coalesce(sum(file_count) filter (where status = 'available'), 0) as total_files"))
+    .select(db.raw("coalesce(sum(size_bytes) filter (where status = 'available'), 0) as total_size_bytes"))
+    .where('utc_day', run.utc_day)
+    .whereRaw('tenant_id = any(?::text[])', [tenantIds])
+    .groupBy('tenant_id')) as Array<{ tenant_id: string; available: number; no_data: number; failed_hours: number[]; total_files: string | number; total_size_bytes: string | number }>;
+  const byTenant = new Map(rows.map((row) => [row.tenant_id, row]));
+  return tenantIds.map((tenantId) => {
+    const row = byTenant.get(tenantId);
+    return {
+      tenantId,
+      utcDay: run.utc_day,
+      runId: run.id,
+      availableHours: Number(row?.available ?? 0),
+      noDataHours: Number(row?.no_data ?? 0),
+      failedHours: (row?.failed_hours ?? []).map(formatHour),
+      totalFiles: Number(row?.total_files ?? 0),
+      totalSizeBytes: Number(row?.total_size_bytes ?? 0),
+    };
+  });
+}
+
+/**
+ * Sends day.completed to the tenants the run has finished with. Runs after the round's own work is
+ * recorded, and never fails it: a problem is logged and archiving carries on. A retried step emits
+ * again, which the events' idempotency keys turn into no-ops.
+ */
+async function notifyDaysCompleted(deps: RunEngineDeps, run: RunRow, tenantIds: string[]): Promise<void> {
+  const emitDeps = { db: deps.db, queue: deps.queues.webhookDelivery, logger: deps.logger, now: deps.now };
+  for (let start = 0; start < tenantIds.length; start += ENQUEUE_CHUNK_SIZE) {
+    try {
+      await emitDaysCompleted(emitDeps, await daySummaries(deps.db, run, tenantIds.slice(start, start + ENQUEUE_CHUNK_SIZE)));
+    } catch (error) {
+      deps.logger.error({ err: error, runId: run.id, utcDay: run.utc_day }, 'could not summarise finished tenants for day.completed');
+    }
+  }
+}
+
 /**
  * `round-complete`: runs once every job of the round completed or failed. Records the round, then
  * either adds the next round with the failed tenant-hours or, after the last round, finishes the run.
@@ -238,6 +295,7 @@ export async function processRoundComplete(deps: RunEngineDeps, job: Job<Archive
   }));
 
   if (enqueueError !== null) {
+    // No day.completed either: the run produced nothing for the round's tenants, there is no day to announce.
     log.error({ err: enqueueError }, 'round could not be enqueued; run failed');
     await deps.db('archive_runs')
       .where({ id: runId })
@@ -247,6 +305,9 @@ export async function processRoundComplete(deps: RunEngineDeps, job: Job<Archive
   if (failed > 0 && round < MAX_ROUNDS) {
     log.warn({ jobs, failed }, 'round finished with failures; retrying them in the next round');
     await addRoundFlow(deps.queues, runId, round + 1);
+    // A tenant without a failed hour in this round has no further round: the run is done with it.
+    const retried = await tenantsWithFailures(deps.db, runId, round);
+    await notifyDaysCompleted(deps, run, (await tenantsOfRound(deps.db, run, round)).filter((tenantId) => !retried.has(tenantId)));
     return { failed, nextRound: round + 1 };
   }
 
@@ -258,5 +319,6 @@ export async function processRoundComplete(deps: RunEngineDeps, job: Job<Archive
     .where({ id: runId })
     .update({ state, counts: JSON.stringify(counts), finished_at: finishedAt });
   log.info({ jobs, failed, counts, state }, 'run finished');
+  await notifyDaysCompleted(deps, run, await tenantsOfRound(deps.db, run, round));
   return { failed, nextRound: null };
 }
