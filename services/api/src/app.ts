@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createMetricsRegistry, type Config, type Knex, type Logger } from '@dcar/platform';
 import type { RunQueues } from '@dcar/runs';
+import { createSecretBox, systemResolveHost, type ResolveHost } from '@dcar/webhooks';
 import fastifyFormbody from '@fastify/formbody';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -19,6 +20,7 @@ import { registerDailyRecordingsRoute } from './routes/daily-recordings.js';
 import { registerHostRoutes } from './routes/host.js';
 import { registerOperationsRoutes } from './routes/operations.js';
 import { registerTokenRoute } from './routes/token.js';
+import { registerWebhookRoutes } from './routes/webhooks.js';
 
 export interface ApiDeps {
   config: Config;
@@ -36,6 +38,8 @@ export interface ApiDeps {
   /** Default: `{REDIS_PREFIX}:rate-limit:daily-recordings:`. */
   rateLimitNamespace?: string;
   jwks?: JwksKeySource;
+  /** How webhook URLs' hosts are resolved at registration; default: the system resolver. */
+  resolveHost?: ResolveHost;
 }
 
 /** The API as a Fastify instance, from injected clients: main.ts listens with it, tests inject into it. */
@@ -102,6 +106,14 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     rateLimitNamespace: deps.rateLimitNamespace ?? `${config.redis.prefix}:rate-limit:daily-recordings:`,
   });
   await registerHostRoutes(app, { db: deps.db, auth: config.auth, runQueues: deps.runQueues, logger: deps.logger, now });
+  await registerWebhookRoutes(app, {
+    db: deps.db,
+    auth: config.auth,
+    secrets: createSecretBox(config.webhooks.secretKey),
+    policy: { allowInsecure: config.webhooks.allowInsecure },
+    resolveHost: deps.resolveHost ?? systemResolveHost,
+    logger: deps.logger,
+  });
   registerOperationsRoutes(app, { db: deps.db, redis: deps.redis, s3: deps.s3, archiveBucket: config.s3.archiveBucket, registry });
   await registerBullBoard(app, { queues: deps.runQueues, auth: config.auth });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });

@@ -1,0 +1,136 @@
+import { TENANT_ID_PATTERN } from '@dcar/domain';
+import type { Config, Knex, Logger } from '@dcar/platform';
+import {
+  deleteWebhook,
+  getWebhook,
+  listWebhookDeliveries,
+  putWebhook,
+  rotateWebhookSecret,
+  type DestinationPolicy,
+  type ResolveHost,
+  type SecretBox,
+} from '@dcar/webhooks';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { requireHostAdmin } from './host.js';
+
+const ErrorBody = Type.Object({ error: Type.String() });
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody };
+const TenantParams = Type.Object({ tenantId: Type.String({ pattern: TENANT_ID_PATTERN, description: 'Letters, digits, "-" and "_", 1-64' }) });
+
+const Webhook = Type.Object({
+  url: Type.String(),
+  enabled: Type.Boolean(),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+});
+const WebhookWithSecret = Type.Object({
+  ...Webhook.properties,
+  secret: Type.String({ description: 'whsec_ + base64 of 32 random bytes; shown only here' }),
+});
+const WebhookPutAnswer = Type.Object({
+  ...Webhook.properties,
+  secret: Type.Optional(Type.String({ description: 'Only when this request created the webhook' })),
+});
+const Delivery = Type.Object({
+  eventId: Type.String(),
+  type: Type.String(),
+  state: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')]),
+  attempts: Type.Integer(),
+  lastStatusCode: Type.Union([Type.Integer(), Type.Null()]),
+  lastError: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String(),
+  deliveredAt: Type.Union([Type.String(), Type.Null()]),
+  failedAt: Type.Union([Type.String(), Type.Null()]),
+});
+
+export interface WebhookRoutesDeps {
+  db: Knex;
+  auth: Config['auth'];
+  secrets: SecretBox;
+  policy: DestinationPolicy;
+  resolveHost: ResolveHost;
+  logger: Logger;
+}
+
+/**
+ * A tenant's webhook (registration, secret rotation, delivery log), behind the host's token like
+ * the other host endpoints, calling the same functions as `pnpm admin webhook ...`.
+ */
+export async function registerWebhookRoutes(app: FastifyInstance, deps: WebhookRoutesDeps): Promise<void> {
+  await app.register(async (scope) => {
+    scope.addHook('onRequest', async (request) => requireHostAdmin(deps.auth, request));
+    const host = scope.withTypeProvider<TypeBoxTypeProvider>();
+    const common = { tags: ['host', 'webhooks'], security: [{ bearerAuth: [] }] };
+    const registration = { db: deps.db, secrets: deps.secrets, policy: deps.policy, resolveHost: deps.resolveHost, logger: deps.logger };
+
+    host.put(
+      '/api/host/tenants/:tenantId/webhook',
+      {
+        schema: {
+          ...common,
+          summary: 'Register or change the tenant’s webhook; the signing secret is shown only when the webhook is created',
+          params: TenantParams,
+          body: Type.Object(
+            {
+              url: Type.String({ minLength: 1, maxLength: 2048, description: 'https:// URL whose host resolves to public addresses only' }),
+              enabled: Type.Optional(Type.Boolean({ default: true })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: WebhookPutAnswer, ...errors },
+        },
+      },
+      async (request) => putWebhook(registration, request.params.tenantId, request.body),
+    );
+
+    host.get(
+      '/api/host/tenants/:tenantId/webhook',
+      { schema: { ...common, summary: 'The tenant’s webhook (never its secret)', params: TenantParams, response: { 200: Webhook, ...errors } } },
+      async (request) => getWebhook(deps.db, request.params.tenantId),
+    );
+
+    host.delete(
+      '/api/host/tenants/:tenantId/webhook',
+      {
+        schema: {
+          ...common,
+          summary: 'Remove the tenant’s webhook; deliveries still pending are cancelled',
+          params: TenantParams,
+          response: { 204: Type.Null(), ...errors },
+        },
+      },
+      async (request, reply) => {
+        await deleteWebhook(registration, request.params.tenantId);
+        return reply.code(204).send(null);
+      },
+    );
+
+    host.post(
+      '/api/host/tenants/:tenantId/webhook/rotate-secret',
+      {
+        schema: {
+          ...common,
+          summary: 'Replace the signing secret; the new one is shown only in this answer',
+          params: TenantParams,
+          response: { 200: WebhookWithSecret, ...errors },
+        },
+      },
+      async (request) => rotateWebhookSecret(registration, request.params.tenantId),
+    );
+
+    host.get(
+      '/api/host/tenants/:tenantId/webhook/deliveries',
+      {
+        schema: {
+          ...common,
+          summary: 'The tenant’s last 100 webhook deliveries, newest first',
+          params: TenantParams,
+          response: { 200: Type.Array(Delivery), ...errors },
+        },
+      },
+      async (request) => listWebhookDeliveries(deps.db, request.params.tenantId),
+    );
+  });
+}
