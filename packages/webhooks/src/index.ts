@@ -48,3 +48,4 @@ export {
   type WebhookDeliveryWorkerOptions,
   type DeliveryJobResult,
 } from './delivery.js';
+export { createPostAgents, type PostAgents } from './http-post.js';
