@@ -11,6 +11,7 @@ import {
   type SecretBox,
 } from '@dcar/webhooks';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv } from 'ajv';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { requireHostAdmin } from './host.js';
@@ -45,6 +46,12 @@ const Delivery = Type.Object({
   failedAt: Type.Union([Type.String(), Type.Null()]),
 });
 
+/**
+ * Fastify's default validation coerces types ("true" becomes true, 1 becomes "1") and silently drops
+ * unknown fields; here a wrong type or an unknown field (say, a secret of one's own) is a 400.
+ */
+const strictValidation = new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false, strict: false });
+
 export interface WebhookRoutesDeps {
   db: Knex;
   auth: Config['auth'];
@@ -61,6 +68,7 @@ export interface WebhookRoutesDeps {
 export async function registerWebhookRoutes(app: FastifyInstance, deps: WebhookRoutesDeps): Promise<void> {
   await app.register(async (scope) => {
     scope.addHook('onRequest', async (request) => requireHostAdmin(deps.auth, request));
+    scope.setValidatorCompiler(({ schema }) => strictValidation.compile(schema));
     const host = scope.withTypeProvider<TypeBoxTypeProvider>();
     const common = { tags: ['host', 'webhooks'], security: [{ bearerAuth: [] }] };
     const registration = { db: deps.db, secrets: deps.secrets, policy: deps.policy, resolveHost: deps.resolveHost, logger: deps.logger };
