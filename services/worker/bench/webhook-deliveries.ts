@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { createLogger, createRedisConnection, putTenant } from '@dcar/platform';
+import { createKnex, createLogger, createRedisConnection, putTenant } from '@dcar/platform';
 import { createTestEnvironment, uniqueName } from '@dcar/testing';
 import {
   WebhookEventTypes,
@@ -52,6 +52,8 @@ try {
       })),
     );
 
+    // Sized as the worker service sizes its pool for deliveries.
+    const db = createKnex(env.config.databaseUrl, { max: Math.min(concurrency, 8) + 2 });
     const registry = new Registry();
     const metrics = createWebhookMetrics(registry);
     const cpuStart = process.cpuUsage();
@@ -59,7 +61,7 @@ try {
     let delivered = 0;
     const done = new Promise<void>((resolve, reject) => {
       const consumer = startWebhookDeliveryWorker(
-        { db: env.knex, secrets, policy: { allowInsecure: true }, logger, metrics, now: () => new Date() },
+        { db, secrets, policy: { allowInsecure: true }, logger, metrics, now: () => new Date() },
         { connection: createRedisConnection(env.config.redis.url, 'consumer'), prefix, concurrency },
       );
       consumer.worker.on('completed', () => {
@@ -80,6 +82,7 @@ try {
       consumerCpuMsPerDelivery: Number(((cpu.user + cpu.system) / 1000 / deliveriesPerRun).toFixed(2)),
     });
     await queue.close();
+    await db.destroy();
   }
   process.stdout.write('webhook deliveries: one consumer (BullMQ Worker + PostgreSQL bookkeeping + signed POST) against a local receiver\n');
   console.table(rows);
