@@ -10,6 +10,9 @@ WORKDIR /app
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
 COPY packages/domain/package.json packages/domain/
 COPY packages/platform/package.json packages/platform/
+COPY packages/archives/package.json packages/archives/
+COPY packages/host/package.json packages/host/
+COPY packages/api-schemas/package.json packages/api-schemas/
 COPY packages/runs/package.json packages/runs/
 COPY packages/testing/package.json packages/testing/
 COPY packages/admin/package.json packages/admin/

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes a Debian machine ready to run and test the project: installs and starts what is missing
-# (PostgreSQL, Redis, ffmpeg, pnpm) and leaves what already runs alone. Safe to run again.
+# (PostgreSQL, Redis, ffmpeg, espeak-ng, pnpm) and leaves what already runs alone. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,11 @@ if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
   apt_install ffmpeg
 fi
 ffmpeg -hide_banner -encoders 2>/dev/null | grep libopus >/dev/null || { log "ffmpeg has no libopus encoder"; exit 1; }
+
+# espeak-ng speaks the synthetic conversations of the tests, the demo and the benchmarks.
+if ! command -v espeak-ng >/dev/null; then
+  apt_install espeak-ng
+fi
 
 # PostgreSQL on 127.0.0.1:5432, user postgres without a password (development and CI only).
 pg_ready() { psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'select 1' >/dev/null 2>&1; }

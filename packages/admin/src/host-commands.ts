@@ -6,7 +6,7 @@ import {
   putTenant,
   revokeApplication,
   setDailyAudioFeature,
-} from '@dcar/platform';
+} from '@dcar/host';
 import { UsageError, parseBooleanFlag, parseCommandArgs, parseIntegerFlag, type Command } from './cli.js';
 
 export const tenantPut: Command = {

@@ -1,4 +1,5 @@
-import { HostError, createKnex, createLogger, loadConfigOrExit } from '@dcar/platform';
+import { UserFacingError } from '@dcar/domain';
+import { createKnex, createLogger, loadConfigOrExit } from '@dcar/platform';
 import { UsageError, findCommand, usageText } from './commands.js';
 
 // `pnpm admin <command>`: host operations from a terminal, printing JSON.
@@ -22,10 +23,9 @@ try {
   if (error instanceof UsageError) {
     process.stderr.write(`error: ${error.message}\nusage: pnpm admin ${found.command.usage}\n`);
     process.exitCode = 2;
-  } else if (error instanceof HostError || (error instanceof Error && 'statusCode' in error)) {
-    process.stderr.write(`${JSON.stringify({ error: error.message })}\n`);
-    process.exitCode = 1;
   } else {
+    // A refused operation's message is written for the operator; anything else also gets its stack logged.
+    if (!(error instanceof UserFacingError)) logger.error({ err: error }, 'command failed');
     process.stderr.write(`${JSON.stringify({ error: (error as Error).message })}\n`);
     process.exitCode = 1;
   }

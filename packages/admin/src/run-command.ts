@@ -1,8 +1,10 @@
-import { createRedisConnection } from '@dcar/platform';
+import { createRedisConnection, redisReady } from '@dcar/platform';
 import { createRunQueues, getRunReport, startRun, type RunReport } from '@dcar/runs';
 import { parseCommandArgs, type Command } from './cli.js';
 
 const POLL_INTERVAL_MS = 1000;
+/** How long the command waits for Redis before giving up with an error (its connection fails fast afterwards). */
+const REDIS_CONNECT_WAIT_MS = 10_000;
 
 /** The run without its per-hour list (its failed hours are listed on their own): what an operator reads at the end. */
 function summary(report: RunReport): Omit<RunReport, 'hours'> {
@@ -21,6 +23,7 @@ export const runCommand: Command = {
     const connection = createRedisConnection(config.redis.url, 'producer');
     const queues = createRunQueues(connection, config.redis.prefix);
     try {
+      await redisReady(connection, REDIS_CONNECT_WAIT_MS);
       const { runId, created } = await startRun(
         { db, queues, logger, now },
         { utcDay: positionals[0]!, tenantIds: values.tenant, force: values.force ?? false, trigger: 'manual' },

@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '@dcar/testing';
-import { findApiClient, verifySecret } from '@dcar/platform';
+import { findApiClient } from '@dcar/host';
+import { verifySecret } from '@dcar/platform';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 let database: Awaited<ReturnType<typeof createTestDatabase>>;

@@ -1,6 +1,5 @@
-/** The API's own response types: the demo and the system test read exactly what the API writes. */
-export type { DailyReport as DailyRecordings } from '@dcar/api/daily-report';
-export type { RunReport as RunReportView } from '@dcar/runs';
+/** The API's own response schemas' types: the demo and the system test read exactly what the API writes. */
+export type { DailyRecordings, RunReport as RunReportView } from '@dcar/api-schemas';
 
 /** A small client of the API's HTTP contract, as a tenant application or the host would use it. */
 export class ApiClient {

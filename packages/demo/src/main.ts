@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import type { PutWebhookAnswer, WebhookWithSecret } from '@dcar/api-schemas';
 import { addUtcDays, previousUtcDay, startOfUtcDay, type UtcDay } from '@dcar/domain';
 import { createKnex, createS3Client, ensureBuckets, ensureDatabase, loadConfigOrExit, migrateToLatest } from '@dcar/platform';
 import { startLocalS3, type LocalS3 } from '@dcar/platform/local-s3';
@@ -120,8 +121,8 @@ async function main(): Promise<void> {
     webhookReceiver = await startWebhookReceiver();
     const hooked = tenants[0]!;
     const webhookPath = `/api/host/tenants/${hooked.id}/webhook`;
-    const registered = await client.expect<{ secret?: string }>(200, 'PUT', webhookPath, hostToken, { url: webhookReceiver.url, enabled: true });
-    const webhookSecret = registered.secret ?? (await client.expect<{ secret: string }>(200, 'POST', `${webhookPath}/rotate-secret`, hostToken)).secret;
+    const registered = await client.expect<PutWebhookAnswer>(200, 'PUT', webhookPath, hostToken, { url: webhookReceiver.url, enabled: true });
+    const webhookSecret = registered.secret ?? (await client.expect<WebhookWithSecret>(200, 'POST', `${webhookPath}/rotate-secret`, hostToken)).secret;
     say(`${hooked.id} registered a webhook at ${webhookReceiver.url}`);
 
     say(`running the nightly flow for ${day} (forced, so a second demo regenerates)`);

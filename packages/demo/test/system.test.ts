@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { findArchiveRows } from '@dcar/archives/test-fixtures';
 import { archiveKey, formatHour, previousUtcDay } from '@dcar/domain';
-import { createApplication, putTenant, setDailyAudioFeature } from '@dcar/platform';
+import { createApplication, putTenant, setDailyAudioFeature } from '@dcar/host';
 import { createTestEnvironment, waitFor, type TestEnvironment } from '@dcar/testing';
 import { archiveMetadataOf, probeAudioFile, readZipFile } from '@dcar/testing/archive';
 import { generateRealisticDay, seedConversationAudio, type SeededRow } from '@dcar/testing/seed';
@@ -136,7 +137,7 @@ describe('the whole system', () => {
     for (const tenantId of TENANTS) {
       const rows = seeded.get(tenantId)!;
       const busy = new Set(rows.map((r) => r.recordedAt.getUTCHours()));
-      const archives = await environment.knex('hourly_archives').where({ tenant_id: tenantId, utc_day: day }).orderBy('hour');
+      const archives = await findArchiveRows(environment.knex, { tenantId, utcDay: day });
       expect(archives.map((a) => a.hour)).toEqual(Array.from({ length: 24 }, (_, h) => h));
       for (const archive of archives) {
         const hourRows = rows.filter((r) => r.recordedAt.getUTCHours() === archive.hour);
@@ -149,7 +150,7 @@ describe('the whole system', () => {
         const directory = await mkdtemp(join(tmpdir(), 'dcar-zip-'));
         try {
           const zipPath = join(directory, 'hour.zip');
-          const bytes = await downloadObject(archive.object_key, zipPath);
+          const bytes = await downloadObject(archive.object_key!, zipPath);
           expect(bytes.length).toBe(archive.size_bytes);
           expect(createHash('sha256').update(bytes).digest('hex')).toBe(archive.sha256);
           const entries = await readZipFile(zipPath);

@@ -7,12 +7,6 @@ export function archiveKey(tenantId: string, day: UtcDay, hour: number): string 
   return `${tenantId}/daily-conversation-audio-recordings/${yyyy}/${mm}/${dd}/${formatHour(hour)}.zip`;
 }
 
-/** Key prefix under which all of a tenant's archives for one day live. */
-export function archiveDayPrefix(tenantId: string, day: UtcDay): string {
-  const [yyyy, mm, dd] = day.split('-');
-  return `${tenantId}/daily-conversation-audio-recordings/${yyyy}/${mm}/${dd}/`;
-}
-
 /** File name of one message's audio inside the ZIP, with the extension of what was stored. */
 export function audioFileName(messageId: number | string, type: string, extension: string): string {
   return `message_${messageId}_${type}.${extension}`;

@@ -11,14 +11,18 @@ export const ContractMessages = {
   internal: 'Internal server error.',
 } as const;
 
-/** An error with an HTTP status and one of the contract's bodies; route handlers throw it, one handler renders it. */
-export class ContractError extends Error {
+/**
+ * An error whose message is written for the caller (an API client, the host, an operator at the
+ * terminal) and is shown as is, with the HTTP status it answers. Every other error is unexpected:
+ * its message goes to the log only. The API's error handler and the admin CLI recognise it by class.
+ */
+export class UserFacingError extends Error {
   constructor(
-    readonly statusCode: number,
+    readonly statusCode: 400 | 401 | 403 | 404 | 409 | 429,
     message: string,
   ) {
     super(message);
-    this.name = 'ContractError';
+    this.name = 'UserFacingError';
   }
 }
 

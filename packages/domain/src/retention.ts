@@ -8,10 +8,27 @@ export function dayExpiresAt(generatedAt: Date, retentionDays: number): Date {
 }
 
 /**
+ * A day's generatedAt: the latest generatedAt of its hours (an hour regenerated later moves it),
+ * null when none has one. Retention counts from it.
+ */
+export function dayGeneratedAt(hours: readonly { generatedAt: Date | null }[]): Date | null {
+  let latest: Date | null = null;
+  for (const { generatedAt } of hours) {
+    if (generatedAt && (!latest || generatedAt > latest)) latest = generatedAt;
+  }
+  return latest;
+}
+
+/** The oldest day that may still be served (or generated) without a generatedAt: today - retentionDays. */
+export function oldestDayWithinRetention(now: Date, retentionDays: number): UtcDay {
+  return addUtcDays(utcDayOf(now), -retentionDays);
+}
+
+/**
  * True when a day can no longer be served (CONTRACT §4.2, 404): its archives expired
  * (now >= expiresAt), or it was never generated and lies before today - retentionDays.
  */
 export function isBeyondRetention(input: { day: UtcDay; generatedAt: Date | null; retentionDays: number; now: Date }): boolean {
   if (input.generatedAt) return input.now.getTime() >= dayExpiresAt(input.generatedAt, input.retentionDays).getTime();
-  return input.day < addUtcDays(utcDayOf(input.now), -input.retentionDays);
+  return input.day < oldestDayWithinRetention(input.now, input.retentionDays);
 }

@@ -5,6 +5,5 @@ export * from './migrate.js';
 export * from './storage.js';
 export * from './queues.js';
 export * from './secrets.js';
-export * from './host.js';
 export * from './metrics.js';
 export * from './shutdown.js';

@@ -15,7 +15,6 @@ export const QueueNames = {
   /** One job per webhook delivery, jobId = the event id (worker, its own BullMQ Worker). */
   webhookDelivery: 'webhook-delivery',
 } as const;
-export type QueueName = (typeof QueueNames)[keyof typeof QueueNames];
 
 export interface ArchiveHourJobData {
   runId: string;
@@ -66,14 +65,34 @@ export function enqueueRoundJobId(runId: string, round: number): string {
 }
 
 /**
- * Connections for BullMQ. Workers and long-lived consumers must never give up on a command
- * (maxRetriesPerRequest: null, as BullMQ requires); request-path producers fail fast instead of
- * hanging an HTTP request while Redis is away.
+ * Connections for BullMQ. Workers and other long-lived consumers must never give up on a command
+ * (maxRetriesPerRequest: null, as BullMQ requires). Producers on a request path (the API, the admin
+ * CLI) fail fast instead, as BullMQ's production guide advises: with ioredis' offline queue off, a
+ * command sent while the connection is down is refused at once rather than queued until Redis is
+ * back, so a request answers an error instead of hanging. BullMQ's queues wait for the connection's
+ * first `ready` on their own; code that sends commands itself waits with `redisReady` first.
  */
 export function createRedisConnection(url: string, role: 'consumer' | 'producer'): Redis {
   const options: RedisOptions =
     role === 'consumer'
       ? { maxRetriesPerRequest: null, enableReadyCheck: true }
-      : { maxRetriesPerRequest: 2, enableOfflineQueue: true, connectTimeout: 5000 };
+      : { maxRetriesPerRequest: 2, enableOfflineQueue: false, connectTimeout: 5000 };
   return new Redis(url, { ...options, lazyConnect: false });
+}
+
+/** Resolves once the connection is ready for commands; rejects when it is not within `timeoutMs`. */
+export async function redisReady(connection: Redis, timeoutMs: number): Promise<void> {
+  if (connection.status === 'ready') return;
+  let onReady: (() => void) | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      onReady = resolve;
+      connection.once('ready', onReady);
+      timer = setTimeout(() => reject(new Error(`Redis is not reachable: no connection within ${timeoutMs} ms`)), timeoutMs);
+    });
+  } finally {
+    clearTimeout(timer);
+    if (onReady) connection.off('ready', onReady);
+  }
 }

@@ -1,9 +1,9 @@
 import { CreateBucketCommand, HeadBucketCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import type { Config } from './config.js';
 
-function clientConfig(s3: Config['s3'], endpoint: string): S3ClientConfig {
+function clientConfig(s3: Config['s3']): S3ClientConfig {
   return {
-    endpoint,
+    endpoint: s3.endpoint,
     region: s3.region,
     forcePathStyle: true,
     credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
@@ -15,15 +15,7 @@ function clientConfig(s3: Config['s3'], endpoint: string): S3ClientConfig {
 
 /** Client for the services' own traffic (S3_ENDPOINT). */
 export function createS3Client(s3: Config['s3']): S3Client {
-  return new S3Client(clientConfig(s3, s3.endpoint));
-}
-
-/**
- * Client used only to sign URLs for clients (S3_PUBLIC_ENDPOINT): the signature covers the host,
- * so it must be the address clients reach. It never sends a request.
- */
-export function createPresignClient(s3: Config['s3']): S3Client {
-  return new S3Client(clientConfig(s3, s3.publicEndpoint));
+  return new S3Client(clientConfig(s3));
 }
 
 /** Creates the buckets that do not exist yet; safe to call from every process at start. */

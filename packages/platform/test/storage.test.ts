@@ -1,7 +1,6 @@
 import { GetObjectCommand, HeadBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPresignClient, createS3Client, ensureBuckets, loadConfig } from '../src/index.js';
+import { createS3Client, ensureBuckets, loadConfig } from '../src/index.js';
 import { createTestS3, uniqueName } from '@dcar/testing';
 
 let s3store: Awaited<ReturnType<typeof createTestS3>>;
@@ -25,14 +24,4 @@ describe('object store', () => {
     client.destroy();
   });
 
-  it('signs URLs for the public endpoint, not the internal one', async () => {
-    const config = loadConfig({ S3_ENDPOINT: s3store.store.endpoint, S3_PUBLIC_ENDPOINT: 'https://files.example.com' });
-    const presigner = createPresignClient(config.s3);
-    const url = new URL(
-      await getSignedUrl(presigner, new GetObjectCommand({ Bucket: 'arc-bucket', Key: 'acme/x/01.zip' }), { expiresIn: 86_400 }),
-    );
-    expect(url.origin).toBe('https://files.example.com');
-    expect(url.pathname).toBe('/arc-bucket/acme/x/01.zip');
-    expect(url.searchParams.get('X-Amz-Expires')).toBe('86400');
-  });
 });

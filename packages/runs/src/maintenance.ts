@@ -1,4 +1,6 @@
+import { expireDay, findExpiredDays, findUndeletedExpiredObjects, forgetExpiredObject } from '@dcar/archives';
 import { DEFAULT_RETENTION_DAYS, previousUtcDay } from '@dcar/domain';
+import { listRetentionDays } from '@dcar/host';
 import type { Knex, Logger, MaintenanceJobs } from '@dcar/platform';
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Job } from 'bullmq';
@@ -6,10 +8,10 @@ import { COORDINATION_JOB_OPTIONS, type RunQueues } from './queues.js';
 import type { RunEngineDeps } from './model.js';
 import { startRun } from './start-run.js';
 
-export const NIGHTLY_SCHEDULER_ID = 'nightly';
-export const RETENTION_SCHEDULER_ID = 'retention';
+const NIGHTLY_SCHEDULER_ID = 'nightly';
+const RETENTION_SCHEDULER_ID = 'retention';
 /** Hourly, so an archive outlives its expiresAt by at most an hour. */
-export const RETENTION_CRON = '45 * * * *';
+const RETENTION_CRON = '45 * * * *';
 
 /**
  * Registers the nightly trigger and the hourly clean-up. Every replica calls this at start: BullMQ
@@ -32,7 +34,7 @@ export async function upsertSchedules(queues: RunQueues, nightlyCron: string): P
  * The instant a scheduler job was due. The day to archive follows from it, not from the wall clock,
  * so a job that runs late (scheduler down at midnight) still archives the day it was meant for.
  */
-export function scheduledAt(job: Pick<Job, 'opts' | 'timestamp' | 'delay'>): Date {
+function scheduledAt(job: Pick<Job, 'opts' | 'timestamp' | 'delay'>): Date {
   return new Date(job.opts.prevMillis ?? job.timestamp + job.delay);
 }
 
@@ -52,14 +54,14 @@ export interface RetentionDeps {
 const DAYS_PER_PASS = 200;
 const DELETE_CONCURRENCY = 8;
 
-async function deleteObjects(deps: RetentionDeps, rows: Array<{ id: number; object_key: string }>): Promise<void> {
+async function deleteObjects(deps: RetentionDeps, objects: Array<{ id: number; objectKey: string }>): Promise<void> {
   let next = 0;
-  const workers = Array.from({ length: Math.min(DELETE_CONCURRENCY, rows.length) }, async () => {
-    while (next < rows.length) {
-      const row = rows[next++];
-      if (!row) return;
-      await deps.s3.send(new DeleteObjectCommand({ Bucket: deps.archiveBucket, Key: row.object_key }));
-      await deps.db('hourly_archives').where({ id: row.id, status: 'expired' }).update({ object_key: null, updated_at: deps.db.fn.now() });
+  const workers = Array.from({ length: Math.min(DELETE_CONCURRENCY, objects.length) }, async () => {
+    while (next < objects.length) {
+      const object = objects[next++];
+      if (!object) return;
+      await deps.s3.send(new DeleteObjectCommand({ Bucket: deps.archiveBucket, Key: object.objectKey }));
+      await forgetExpiredObject(deps.db, object.id);
     }
   });
   await Promise.all(workers);
@@ -74,40 +76,23 @@ async function deleteObjects(deps: RetentionDeps, rows: Array<{ id: number; obje
  */
 export async function expireArchives(deps: RetentionDeps): Promise<{ days: number; archives: number }> {
   const now = deps.now();
+  const retentionDays = await listRetentionDays(deps.db);
   let days = 0;
   let archives = 0;
   for (;;) {
-    const expiredDays = (await deps.db('hourly_archives as h')
-      .leftJoin('tenant_feature_settings as f', 'f.tenant_id', 'h.tenant_id')
-      .select('h.tenant_id', 'h.utc_day')
-      .max('h.generated_at as generated_at')
-      .groupBy('h.tenant_id', 'h.utc_day', 'f.retention_days')
-      .havingRaw("count(*) filter (where h.status in ('available', 'no_data')) > 0")
-      .havingRaw(`max(h.generated_at) + make_interval(days => coalesce(f.retention_days, ${DEFAULT_RETENTION_DAYS})) <= ?`, [now])
-      .orderBy(['h.utc_day', 'h.tenant_id'])
-      .limit(DAYS_PER_PASS)) as Array<{ tenant_id: string; utc_day: string; generated_at: Date }>;
+    const expiredDays = await findExpiredDays(deps.db, { now, retentionDays, defaultRetentionDays: DEFAULT_RETENTION_DAYS, limit: DAYS_PER_PASS });
     if (expiredDays.length === 0) break;
     for (const day of expiredDays) {
-      const marked = (await deps.db('hourly_archives')
-        .where({ tenant_id: day.tenant_id, utc_day: day.utc_day })
-        .whereIn('status', ['available', 'no_data'])
-        .update({ status: 'expired', updated_at: deps.db.fn.now() })
-        .returning('object_key')) as Array<{ object_key: string | null }>;
-      const withObject = marked.filter((row) => row.object_key !== null).length;
-      deps.logger.info({ tenantId: day.tenant_id, utcDay: day.utc_day, generatedAt: day.generated_at.toISOString(), archives: withObject }, 'day expired');
+      const { withObject } = await expireDay(deps.db, day);
+      deps.logger.info({ tenantId: day.tenantId, utcDay: day.utcDay, generatedAt: day.generatedAt.toISOString(), archives: withObject }, 'day expired');
       days += 1;
       archives += withObject;
     }
   }
   for (;;) {
-    const pending = (await deps.db('hourly_archives')
-      .select('id', 'object_key')
-      .where({ status: 'expired' })
-      .whereNotNull('object_key')
-      .orderBy('id')
-      .limit(DAYS_PER_PASS)) as Array<{ id: number; object_key: string }>;
-    if (pending.length === 0) break;
-    await deleteObjects(deps, pending);
+    const undeleted = await findUndeletedExpiredObjects(deps.db, DAYS_PER_PASS);
+    if (undeleted.length === 0) break;
+    await deleteObjects(deps, undeleted);
   }
   return { days, archives };
 }

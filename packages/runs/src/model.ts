@@ -1,3 +1,5 @@
+import type { RunScope } from '@dcar/archives';
+import type { StatusCounts } from '@dcar/domain';
 import type { Knex, Logger } from '@dcar/platform';
 import type { RunQueues } from './queues.js';
 
@@ -12,10 +14,6 @@ export type RunTrigger = 'nightly' | 'manual';
 
 /** `queued`: recorded, round 1 not yet added; `failed`: a round could not be enqueued at all. */
 export type RunState = 'queued' | 'running' | 'completed' | 'completed_with_failures' | 'failed';
-
-export const ARCHIVE_STATUSES = ['pending', 'available', 'no_data', 'failed', 'expired'] as const;
-export type ArchiveStatus = (typeof ARCHIVE_STATUSES)[number];
-export type StatusCounts = Record<ArchiveStatus, number>;
 
 /** A round as recorded on the run: `jobs` and `failed` are known once the round is over. */
 export interface RoundRecord {
@@ -46,19 +44,7 @@ export interface RunRow {
   finished_at: Date | null;
 }
 
-export function emptyCounts(): StatusCounts {
-  return { pending: 0, available: 0, no_data: 0, failed: 0, expired: 0 };
-}
-
-/** Per-status counts of the run's tenant-hours as they are now. */
-export async function countRunHours(db: Knex, run: Pick<RunRow, 'utc_day' | 'tenant_ids'>): Promise<StatusCounts> {
-  const rows = (await db('hourly_archives')
-    .select('status')
-    .count<Array<{ status: ArchiveStatus; count: string | number }>>('* as count')
-    .where('utc_day', run.utc_day)
-    .whereRaw('tenant_id = any(?::text[])', [run.tenant_ids])
-    .groupBy('status')) as Array<{ status: ArchiveStatus; count: string | number }>;
-  const counts = emptyCounts();
-  for (const row of rows) counts[row.status] = Number(row.count);
-  return counts;
+/** The tenant-hours a run covers: its tenants on its day. */
+export function runScope(run: Pick<RunRow, 'utc_day' | 'tenant_ids'>): RunScope {
+  return { utcDay: run.utc_day, tenantIds: run.tenant_ids };
 }

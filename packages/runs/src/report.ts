@@ -1,7 +1,7 @@
-import { ALL_HOURS, formatHour } from '@dcar/domain';
+import { countHoursByStatus, listRunHours } from '@dcar/archives';
+import { ALL_HOURS, emptyStatusCounts, formatHour, type ArchiveStatus, type StatusCounts } from '@dcar/domain';
 import type { Knex } from '@dcar/platform';
-import { countRunHours, emptyCounts, type ArchiveStatus, type RoundRecord, type RunState, type RunTrigger, type StatusCounts } from './model.js';
-import type { RunRow } from './model.js';
+import { runScope, type RoundRecord, type RunRow, type RunState, type RunTrigger } from './model.js';
 
 export interface RunHourReport {
   tenantId: string;
@@ -36,15 +36,11 @@ export interface RunReport {
 export async function getRunReport(db: Knex, runId: string): Promise<RunReport | null> {
   const run = (await db('archive_runs').where({ id: runId }).first()) as RunRow | undefined;
   if (!run) return null;
-  const rows = (await db('hourly_archives')
-    .select('tenant_id', 'hour', 'status', 'attempts', 'last_error')
-    .where('utc_day', run.utc_day)
-    .whereRaw('tenant_id = any(?::text[])', [run.tenant_ids])) as Array<{ tenant_id: string; hour: number; status: ArchiveStatus; attempts: number; last_error: string | null }>;
-  const byHour = new Map(rows.map((row) => [`${row.tenant_id}/${row.hour}`, row]));
+  const byHour = new Map((await listRunHours(db, runScope(run))).map((row) => [`${row.tenantId}/${row.hour}`, row]));
   const hours: RunHourReport[] = [...run.tenant_ids].sort().flatMap((tenantId) =>
     ALL_HOURS.map((hour) => {
       const row = byHour.get(`${tenantId}/${hour}`);
-      return { tenantId, hour: formatHour(hour), status: row?.status ?? 'pending', attempts: row?.attempts ?? 0, lastError: row?.last_error ?? null };
+      return { tenantId, hour: formatHour(hour), status: row?.status ?? 'pending', attempts: row?.attempts ?? 0, lastError: row?.lastError ?? null };
     }),
   );
   const finished = run.finished_at !== null;
@@ -65,7 +61,7 @@ export async function getRunReport(db: Knex, runId: string): Promise<RunReport |
     finishedAt: run.finished_at ? run.finished_at.toISOString() : null,
     tenantCount: run.tenant_count,
     jobCount: run.job_count,
-    counts: finished ? { ...emptyCounts(), ...run.counts } : await countRunHours(db, run),
+    counts: finished ? { ...emptyStatusCounts(), ...run.counts } : await countHoursByStatus(db, runScope(run)),
     rounds: run.rounds,
     failedHours: failures.map((f) => ({ tenantId: f.tenant_id, hour: formatHour(f.hour), error: f.error })),
     hours,

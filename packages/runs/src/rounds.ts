@@ -1,3 +1,4 @@
+import { countHoursByStatus, markFailed, markPending, summariseTenantDays, withoutAvailableHours, type TenantHour } from '@dcar/archives';
 import { formatHour, HOURS_PER_DAY, ALL_HOURS } from '@dcar/domain';
 import {
   QueueNames,
@@ -11,17 +12,12 @@ import {
 import { emitDaysCompleted, type DayCompletedData } from '@dcar/webhooks';
 import type { Job } from 'bullmq';
 import { ARCHIVE_HOUR_JOB_OPTIONS, COORDINATION_JOB_OPTIONS, type RunQueues } from './queues.js';
-import { MAX_ROUNDS, countRunHours, type RoundRecord, type RunEngineDeps, type RunRow } from './model.js';
+import { MAX_ROUNDS, runScope, type RoundRecord, type RunEngineDeps, type RunRow } from './model.js';
 
 /** Jobs added per `addBulk` call and rows per statement: bounds memory whatever the number of tenants. */
 const ENQUEUE_CHUNK_SIZE = 1000;
 const TENANTS_PER_CHUNK = Math.max(1, Math.floor(ENQUEUE_CHUNK_SIZE / HOURS_PER_DAY));
 const MAX_ERROR_LENGTH = 500;
-
-interface TenantHour {
-  tenantId: string;
-  hour: number;
-}
 
 /**
  * Adds a round: a `round-complete` parent whose first child is the `enqueue-round` job. The parent
@@ -75,44 +71,26 @@ async function* roundOneHours(run: RunRow): AsyncGenerator<TenantHour[]> {
   }
 }
 
-/** Later rounds: the hours that failed in the previous round, read from PostgreSQL page by page. */
-async function* retryHours(db: Knex, run: RunRow, round: number): AsyncGenerator<TenantHour[]> {
+/**
+ * The tenant-hours that failed in a round of a run, with their errors, page by page in
+ * (tenant, hour) order: each page starts after the last row of the one before (keyset paging).
+ */
+async function* runFailures(db: Knex, runId: string, round: number): AsyncGenerator<Array<TenantHour & { error: string }>> {
   let after: TenantHour | null = null;
   for (;;) {
     const query = db('archive_run_failures')
-      .select('tenant_id', 'hour')
-      .where({ run_id: run.id, round: round - 1 })
+      .select('tenant_id', 'hour', 'error')
+      .where({ run_id: runId, round })
       .orderBy([{ column: 'tenant_id' }, { column: 'hour' }])
       .limit(ENQUEUE_CHUNK_SIZE);
     if (after) query.whereRaw('(tenant_id, hour) > (?, ?)', [after.tenantId, after.hour]);
-    const rows = (await query) as Array<{ tenant_id: string; hour: number }>;
+    const rows = (await query) as Array<{ tenant_id: string; hour: number; error: string }>;
     if (rows.length === 0) return;
-    const page = rows.map((row) => ({ tenantId: row.tenant_id, hour: row.hour }));
+    const page = rows.map((row) => ({ tenantId: row.tenant_id, hour: row.hour, error: row.error }));
     yield page;
     after = page[page.length - 1] ?? null;
     if (rows.length < ENQUEUE_CHUNK_SIZE) return;
   }
-}
-
-/** Unless forced, an hour that is already available is not generated again. */
-async function withoutAvailable(db: Knex, day: string, hours: TenantHour[]): Promise<TenantHour[]> {
-  const tenants = [...new Set(hours.map((h) => h.tenantId))];
-  const available = (await db('hourly_archives')
-    .select('tenant_id', 'hour')
-    .where({ utc_day: day, status: 'available' })
-    .whereRaw('tenant_id = any(?::text[])', [tenants])) as Array<{ tenant_id: string; hour: number }>;
-  const skip = new Set(available.map((row) => `${row.tenant_id}/${row.hour}`));
-  return hours.filter((h) => !skip.has(`${h.tenantId}/${h.hour}`));
-}
-
-/** Shows the hours as pending; a failed or expired hour being redone goes back to pending, a finished one stays as it is. */
-async function markPending(db: Knex, day: string, hours: TenantHour[]): Promise<void> {
-  if (hours.length === 0) return;
-  await db('hourly_archives')
-    .insert(hours.map((h) => ({ tenant_id: h.tenantId, utc_day: day, hour: h.hour, status: 'pending' })))
-    .onConflict(['tenant_id', 'utc_day', 'hour'])
-    .merge({ status: 'pending', updated_at: db.fn.now() })
-    .whereIn('hourly_archives.status', ['failed', 'expired']);
 }
 
 /**
@@ -133,9 +111,10 @@ export async function processEnqueueRound(deps: RunEngineDeps, job: Job<ArchiveR
 
   const parent = { id: roundParentJobId(runId, round), queue: deps.queues.archiveRun.qualifiedName };
   let jobs = 0;
-  const pages = round === 1 ? roundOneHours(run) : retryHours(deps.db, run, round);
+  // Later rounds redo the hours that failed in the round before.
+  const pages = round === 1 ? roundOneHours(run) : runFailures(deps.db, runId, round - 1);
   for await (const page of pages) {
-    const hours = run.force ? page : await withoutAvailable(deps.db, run.utc_day, page);
+    const hours = run.force ? page : await withoutAvailableHours(deps.db, run.utc_day, page);
     await markPending(deps.db, run.utc_day, hours);
     await deps.queues.archiveHour.addBulk(
       hours.map((h) => {
@@ -150,7 +129,7 @@ export async function processEnqueueRound(deps: RunEngineDeps, job: Job<ArchiveR
 }
 
 /** Reads a tenant-hour back from its job id `{runId}.{tenantId}.{utcDay}.{HH}.r{round}` (no part contains a dot). */
-export function parseArchiveHourJobId(jobId: string): { runId: string; tenantId: string; utcDay: string; hour: number; round: number } | null {
+function parseArchiveHourJobId(jobId: string): { runId: string; tenantId: string; utcDay: string; hour: number; round: number } | null {
   const match = /^([^.]+)\.([^.]+)\.(\d{4}-\d{2}-\d{2})\.(\d{2})\.r(\d+)$/.exec(jobId);
   if (!match) return null;
   const [, runId, tenantId, utcDay, hour, round] = match;
@@ -188,33 +167,16 @@ async function recordFailures(deps: RunEngineDeps, job: Job, run: RunRow, round:
 }
 
 /** After the last round: the hours still failing (and not available from an earlier run) become `failed`, each logged. */
-async function markFailed(deps: RunEngineDeps, run: RunRow, round: number): Promise<void> {
-  let after: TenantHour | null = null;
-  for (;;) {
-    const query = deps.db('archive_run_failures')
-      .select('tenant_id', 'hour', 'error')
-      .where({ run_id: run.id, round })
-      .orderBy([{ column: 'tenant_id' }, { column: 'hour' }])
-      .limit(ENQUEUE_CHUNK_SIZE);
-    if (after) query.whereRaw('(tenant_id, hour) > (?, ?)', [after.tenantId, after.hour]);
-    const rows = (await query) as Array<{ tenant_id: string; hour: number; error: string }>;
-    if (rows.length === 0) return;
-    const marked = (await deps.db('hourly_archives as h')
-      .update({ status: 'failed', updated_at: deps.db.fn.now() })
-      .where('h.utc_day', run.utc_day)
-      .whereNot('h.status', 'available')
-      .whereRaw('(h.tenant_id, h.hour) in (select * from unnest(?::text[], ?::smallint[]))', [rows.map((r) => r.tenant_id), rows.map((r) => r.hour)])
-      .returning(['tenant_id', 'hour', 'last_error'])) as Array<{ tenant_id: string; hour: number; last_error: string | null }>;
-    const errors = new Map(rows.map((r) => [`${r.tenant_id}/${r.hour}`, r.error]));
+async function markRunFailures(deps: RunEngineDeps, run: RunRow, round: number): Promise<void> {
+  for await (const page of runFailures(deps.db, run.id, round)) {
+    const marked = await markFailed(deps.db, run.utc_day, page);
+    const errors = new Map(page.map((f) => [`${f.tenantId}/${f.hour}`, f.error]));
     for (const m of marked) {
       deps.logger.error(
-        { runId: run.id, tenantId: m.tenant_id, utcDay: run.utc_day, hour: formatHour(m.hour), rounds: round, lastError: m.last_error ?? errors.get(`${m.tenant_id}/${m.hour}`) },
+        { runId: run.id, tenantId: m.tenantId, utcDay: run.utc_day, hour: formatHour(m.hour), rounds: round, lastError: m.lastError ?? errors.get(`${m.tenantId}/${m.hour}`) },
         'tenant-hour failed in every round',
       );
     }
-    const last = rows[rows.length - 1];
-    after = last ? { tenantId: last.tenant_id, hour: last.hour } : null;
-    if (rows.length < ENQUEUE_CHUNK_SIZE) return;
   }
 }
 
@@ -232,30 +194,17 @@ async function tenantsWithFailures(db: Knex, runId: string, round: number): Prom
 
 /** What day.completed tells a tenant: its hours by status and the available hours' totals, as they are now. */
 async function daySummaries(db: Knex, run: RunRow, tenantIds: string[]): Promise<DayCompletedData[]> {
-  const rows = (await db('hourly_archives')
-    .select('tenant_id')
-    .select(db.raw("count(*) filter (where status = 'available') as available"))
-    .select(db.raw("count(*) filter (where status = 'no_data') as no_data"))
-    .select(db.raw("coalesce(array_agg(hour order by hour) filter (where status = 'failed'), '{}') as failed_hours"))
-    .select(db.raw("coalesce(sum(file_count) filter (where status = 'available'), 0) as total_files"))
-    .select(db.raw("coalesce(sum(size_bytes) filter (where status = 'available'), 0) as total_size_bytes"))
-    .where('utc_day', run.utc_day)
-    .whereRaw('tenant_id = any(?::text[])', [tenantIds])
-    .groupBy('tenant_id')) as Array<{ tenant_id: string; available: number; no_data: number; failed_hours: number[]; total_files: string | number; total_size_bytes: string | number }>;
-  const byTenant = new Map(rows.map((row) => [row.tenant_id, row]));
-  return tenantIds.map((tenantId) => {
-    const row = byTenant.get(tenantId);
-    return {
-      tenantId,
-      utcDay: run.utc_day,
-      runId: run.id,
-      availableHours: Number(row?.available ?? 0),
-      noDataHours: Number(row?.no_data ?? 0),
-      failedHours: (row?.failed_hours ?? []).map(formatHour),
-      totalFiles: Number(row?.total_files ?? 0),
-      totalSizeBytes: Number(row?.total_size_bytes ?? 0),
-    };
-  });
+  const summaries = await summariseTenantDays(db, { utcDay: run.utc_day, tenantIds });
+  return summaries.map((summary) => ({
+    tenantId: summary.tenantId,
+    utcDay: run.utc_day,
+    runId: run.id,
+    availableHours: summary.availableHours,
+    noDataHours: summary.noDataHours,
+    failedHours: summary.failedHours.map(formatHour),
+    totalFiles: summary.totalFiles,
+    totalSizeBytes: summary.totalSizeBytes,
+  }));
 }
 
 /**
@@ -299,7 +248,7 @@ export async function processRoundComplete(deps: RunEngineDeps, job: Job<Archive
     log.error({ err: enqueueError }, 'round could not be enqueued; run failed');
     await deps.db('archive_runs')
       .where({ id: runId })
-      .update({ state: 'failed', counts: JSON.stringify(await countRunHours(deps.db, run)), finished_at: finishedAt });
+      .update({ state: 'failed', counts: JSON.stringify(await countHoursByStatus(deps.db, runScope(run))), finished_at: finishedAt });
     return { failed, nextRound: null };
   }
   if (failed > 0 && round < MAX_ROUNDS) {
@@ -311,8 +260,8 @@ export async function processRoundComplete(deps: RunEngineDeps, job: Job<Archive
     return { failed, nextRound: round + 1 };
   }
 
-  await markFailed(deps, run, round);
-  const counts = await countRunHours(deps.db, run);
+  await markRunFailures(deps, run, round);
+  const counts = await countHoursByStatus(deps.db, runScope(run));
   // A forced re-run whose hour failed three times leaves the earlier archive available, yet the run did fail there.
   const state = failed > 0 ? 'completed_with_failures' : 'completed';
   await deps.db('archive_runs')

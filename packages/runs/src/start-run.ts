@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { ContractMessages, DEFAULT_RETENTION_DAYS, addUtcDays, isUnfinishedUtcDay, isValidTenantId, parseUtcDay, utcDayOf, type UtcDay } from '@dcar/domain';
-import { RunRequestError } from './errors.js';
+import { ContractMessages, UserFacingError, isUnfinishedUtcDay, isValidTenantId, oldestDayWithinRetention, parseUtcDay, type UtcDay } from '@dcar/domain';
+import { findTenantFeatures, listEnabledTenants } from '@dcar/host';
 import type { RunEngineDeps, RunRow, RunTrigger } from './model.js';
 import { addRoundFlow } from './rounds.js';
 
@@ -9,18 +9,6 @@ export interface StartRunInput {
   tenantIds?: string[];
   force?: boolean;
   trigger: RunTrigger;
-}
-
-interface TenantSettingsRow {
-  id: string;
-  enabled: boolean | null;
-  retention_days: number | null;
-}
-
-
-/** The oldest day a tenant with this retention may still have generated: today - retentionDays. */
-function oldestDayWithinRetention(now: Date, retentionDays: number): UtcDay {
-  return addUtcDays(utcDayOf(now), -retentionDays);
 }
 
 /** The nightly run of a day has one id, so replicas and retried triggers all land on the same run. */
@@ -34,36 +22,29 @@ function manualRunId(day: UtcDay): string {
 
 async function resolveTenants(deps: RunEngineDeps, day: UtcDay, requested: string[] | undefined): Promise<string[]> {
   const now = deps.now();
-  const query = deps.db('tenants as t')
-    .leftJoin('tenant_feature_settings as f', 'f.tenant_id', 't.id')
-    .select('t.id', 'f.daily_audio_recordings_enabled as enabled', 'f.retention_days')
-    .orderBy('t.id');
-
   if (requested === undefined) {
-    const enabled = (await query.where('f.daily_audio_recordings_enabled', true)) as TenantSettingsRow[];
-    const covered = enabled.filter((t) => day >= oldestDayWithinRetention(now, t.retention_days ?? DEFAULT_RETENTION_DAYS));
+    const enabled = await listEnabledTenants(deps.db);
+    const covered = enabled.filter((t) => day >= oldestDayWithinRetention(now, t.retentionDays));
     if (enabled.length > 0 && covered.length === 0) {
-      throw new RunRequestError(400, `utcDay ${day} is older than the retention period of every enabled tenant`);
+      throw new UserFacingError(400, `utcDay ${day} is older than the retention period of every enabled tenant`);
     }
-    return covered.map((t) => t.id);
+    return covered.map((t) => t.tenantId);
   }
 
-  if (requested.length === 0) throw new RunRequestError(400, 'tenantIds must not be empty; omit it to run every enabled tenant');
+  if (requested.length === 0) throw new UserFacingError(400, 'tenantIds must not be empty; omit it to run every enabled tenant');
   const unique = [...new Set(requested)];
   const invalid = unique.find((id) => typeof id !== 'string' || !isValidTenantId(id));
-  if (invalid !== undefined) throw new RunRequestError(400, `tenant id ${JSON.stringify(invalid)} is not a valid tenant id`);
-  const rows = (await query.whereIn('t.id', unique)) as TenantSettingsRow[];
-  const byId = new Map(rows.map((row) => [row.id, row]));
+  if (invalid !== undefined) throw new UserFacingError(400, `tenant id ${JSON.stringify(invalid)} is not a valid tenant id`);
+  const byId = new Map((await findTenantFeatures(deps.db, unique)).map((tenant) => [tenant.tenantId, tenant]));
   for (const id of unique) {
     const tenant = byId.get(id);
-    if (!tenant) throw new RunRequestError(404, `tenant ${id} not found`);
-    if (!tenant.enabled) throw new RunRequestError(400, `the daily audio recordings feature is not enabled for tenant ${id}`);
-    const retentionDays = tenant.retention_days ?? DEFAULT_RETENTION_DAYS;
-    const oldest = oldestDayWithinRetention(now, retentionDays);
+    if (!tenant) throw new UserFacingError(404, `tenant ${id} not found`);
+    if (!tenant.enabled) throw new UserFacingError(400, `the daily audio recordings feature is not enabled for tenant ${id}`);
+    const oldest = oldestDayWithinRetention(now, tenant.retentionDays);
     if (day < oldest) {
-      throw new RunRequestError(
+      throw new UserFacingError(
         400,
-        `utcDay ${day} is older than tenant ${id}'s retention of ${retentionDays} day(s): the oldest day that can be generated is ${oldest}`,
+        `utcDay ${day} is older than tenant ${id}'s retention of ${tenant.retentionDays} day(s): the oldest day that can be generated is ${oldest}`,
       );
     }
   }
@@ -76,8 +57,8 @@ async function resolveTenants(deps: RunEngineDeps, day: UtcDay, requested: strin
  */
 export async function startRun(deps: RunEngineDeps, input: StartRunInput): Promise<{ runId: string; created: boolean }> {
   const day = parseUtcDay(input.utcDay);
-  if (!day) throw new RunRequestError(400, ContractMessages.invalidDay);
-  if (isUnfinishedUtcDay(day, deps.now())) throw new RunRequestError(400, `utcDay must be a past day: ${day} has not ended yet`);
+  if (!day) throw new UserFacingError(400, ContractMessages.invalidDay);
+  if (isUnfinishedUtcDay(day, deps.now())) throw new UserFacingError(400, `utcDay must be a past day: ${day} has not ended yet`);
   const force = input.force ?? false;
   const tenantIds = await resolveTenants(deps, day, input.tenantIds);
 

@@ -1,6 +1,8 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { findArchiveRow, findArchiveRows, insertArchiveRows } from '@dcar/archives/test-fixtures';
 import { archiveKey, type UtcDay } from '@dcar/domain';
-import { createLogger, putTenant, setDailyAudioFeature } from '@dcar/platform';
+import { putTenant, setDailyAudioFeature } from '@dcar/host';
+import { createLogger } from '@dcar/platform';
 import { createTestEnvironment, type TestEnvironment } from '@dcar/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expireArchives } from '../src/index.js';
@@ -15,7 +17,7 @@ async function seedDay(tenantId: string, hours: Array<{ hour: number; status: 'a
   for (const { hour, status, at } of hours) {
     const key = status === 'available' ? archiveKey(tenantId, day, hour) : null;
     if (key) await env.s3.send(new PutObjectCommand({ Bucket: env.config.s3.archiveBucket, Key: key, Body: `zip of ${tenantId} ${hour}` }));
-    await env.knex('hourly_archives').insert({
+    await insertArchiveRows(env.knex, [{
       tenant_id: tenantId,
       utc_day: day,
       hour,
@@ -27,7 +29,7 @@ async function seedDay(tenantId: string, hours: Array<{ hour: number; status: 'a
       session_count: key ? 2 : 0,
       generated_at: at,
       attempts: 1,
-    });
+    }]);
   }
 }
 
@@ -74,8 +76,8 @@ describe('retention clean-up', () => {
 
     expect(await expire(new Date(generatedAt.getTime() + DAY + HOUR))).toEqual({ days: 1, archives: 2 });
     expect(await storedKeys()).toEqual([archiveKey('disabled', day, 0), archiveKey('late', day, 0), archiveKey('late', day, 5)]);
-    const short = await env.knex('hourly_archives').where({ tenant_id: 'short' }).orderBy('hour');
-    expect(short.map((r) => [r.hour, r.status, r.object_key, r.file_count, r.generated_at.toISOString()])).toEqual([
+    const short = await findArchiveRows(env.knex, { tenantId: 'short' });
+    expect(short.map((r) => [r.hour, r.status, r.object_key, r.file_count, r.generated_at?.toISOString()])).toEqual([
       [0, 'expired', null, 5, generatedAt.toISOString()],
       [1, 'expired', null, 0, generatedAt.toISOString()],
       [2, 'expired', null, 5, generatedAt.toISOString()],
@@ -85,7 +87,7 @@ describe('retention clean-up', () => {
     expect(await storedKeys()).toEqual([archiveKey('disabled', day, 0)]);
     const kept = await env.s3.send(new GetObjectCommand({ Bucket: env.config.s3.archiveBucket, Key: archiveKey('disabled', day, 0) }));
     expect(await kept.Body?.transformToString()).toBe('zip of disabled 0');
-    expect(await env.knex('hourly_archives').where({ tenant_id: 'disabled' }).first('status')).toEqual({ status: 'available' });
+    expect((await findArchiveRows(env.knex, { tenantId: 'disabled' })).map((r) => r.status)).toEqual(['available']);
 
     expect(await expire(new Date(generatedAt.getTime() + 3 * DAY))).toEqual({ days: 1, archives: 1 });
     expect(await storedKeys()).toEqual([]);
@@ -94,9 +96,9 @@ describe('retention clean-up', () => {
   it('finishes deleting objects of rows already marked expired, as after a crash between the two steps', async () => {
     const key = archiveKey('short', '2025-12-11' as UtcDay, 3);
     await env.s3.send(new PutObjectCommand({ Bucket: env.config.s3.archiveBucket, Key: key, Body: 'left behind' }));
-    await env.knex('hourly_archives').insert({ tenant_id: 'short', utc_day: '2025-12-11', hour: 3, status: 'expired', object_key: key, generated_at: generatedAt });
+    await insertArchiveRows(env.knex, [{ tenant_id: 'short', utc_day: '2025-12-11', hour: 3, status: 'expired', object_key: key, generated_at: generatedAt }]);
     await expire(new Date(generatedAt.getTime() + 4 * DAY));
     expect(await storedKeys()).toEqual([]);
-    expect(await env.knex('hourly_archives').where({ utc_day: '2025-12-11' }).first('status', 'object_key')).toEqual({ status: 'expired', object_key: null });
+    expect(await findArchiveRow(env.knex, { tenantId: 'short', utcDay: '2025-12-11', hour: 3 })).toMatchObject({ status: 'expired', object_key: null });
   });
 });

@@ -1,11 +1,12 @@
-import { addUtcDays, utcDayOf } from '@dcar/domain';
-import { QueueNames, createLogger, createRedisConnection, putTenant, setDailyAudioFeature, type ArchiveHourJobData } from '@dcar/platform';
+import { findArchiveRow } from '@dcar/archives/test-fixtures';
+import { UserFacingError, addUtcDays, utcDayOf } from '@dcar/domain';
+import { putTenant, setDailyAudioFeature } from '@dcar/host';
+import { QueueNames, createLogger, createRedisConnection, type ArchiveHourJobData } from '@dcar/platform';
 import { createTestEnvironment, waitFor, type TestEnvironment } from '@dcar/testing';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  RunRequestError,
   createRunQueues,
   getRunReport,
   processArchiveRunJob,
@@ -72,13 +73,13 @@ async function finished(runId: string): Promise<RunReport> {
   );
 }
 
-async function rejection(promise: Promise<unknown>): Promise<RunRequestError> {
+async function rejection(promise: Promise<unknown>): Promise<UserFacingError> {
   const error = await promise.then(
     () => null,
     (e: unknown) => e,
   );
-  expect(error).toBeInstanceOf(RunRequestError);
-  return error as RunRequestError;
+  expect(error).toBeInstanceOf(UserFacingError);
+  return error as UserFacingError;
 }
 
 describe('startRun validation', () => {
@@ -164,13 +165,13 @@ describe('a run', () => {
     expect(rerun.rounds.map((r) => r.jobs)).toEqual([0]);
     expect(rerun.hours.every((h) => h.status === 'available' && h.attempts === 1)).toBe(true);
 
-    const before = await env.knex('hourly_archives').where({ tenant_id: 't01', utc_day: day, hour: 0 }).first('generated_at');
+    const before = await findArchiveRow(env.knex, { tenantId: 't01', utcDay: day, hour: 0 });
     const forced = await finished((await startRun(deps, { utcDay: day, tenantIds: ['t01'], force: true, trigger: 'manual' })).runId);
     expect(forced.rounds.map((r) => r.jobs)).toEqual([24]);
     expect(forced.hours.every((h) => h.status === 'available' && h.attempts === 2)).toBe(true);
-    const after = await env.knex('hourly_archives').where({ tenant_id: 't01', utc_day: day, hour: 0 }).first('generated_at', 'last_run_id');
-    expect(after.last_run_id).toBe(forced.runId);
-    expect(after.generated_at.getTime()).toBeGreaterThan(before.generated_at.getTime());
+    const after = await findArchiveRow(env.knex, { tenantId: 't01', utcDay: day, hour: 0 });
+    expect(after?.last_run_id).toBe(forced.runId);
+    expect(after?.generated_at?.getTime()).toBeGreaterThan(before!.generated_at!.getTime());
   });
 });
 

@@ -1,5 +1,6 @@
 import { addUtcDays, utcDayOf } from '@dcar/domain';
-import { QueueNames, createLogger, createRedisConnection, putTenant, setDailyAudioFeature } from '@dcar/platform';
+import { putTenant, setDailyAudioFeature } from '@dcar/host';
+import { QueueNames, createLogger, createRedisConnection } from '@dcar/platform';
 import { createTestEnvironment, waitFor, type TestEnvironment } from '@dcar/testing';
 import { startWebhookReceiver, type WebhookReceiver } from '@dcar/testing/webhook-receiver';
 import { createSecretBox, createWebhookMetrics, putWebhook, startWebhookDeliveryWorker, systemResolveHost, type DayCompletedData, type WebhookDeliveryWorker } from '@dcar/webhooks';

@@ -53,30 +53,72 @@ export function defaultSampleRate(format: AudioFormat): number {
   return format === 'wav_mulaw' ? 8000 : format === 'webm_opus' ? 48000 : 16000;
 }
 
+/** What a voice agent and its callers say; clips pick sentences by seed, so the same seed says the same words. */
+const SENTENCES = [
+  'Thank you for calling. How can I help you with your account today?',
+  'I would like to check the status of my order, please.',
+  'Of course. Could you tell me the order number written on your receipt?',
+  'It is four seven two, nine nine one, eight three.',
+  'Thank you. I can see the parcel left our warehouse yesterday evening.',
+  'When will it arrive? I need it before the weekend.',
+  'The courier expects to deliver it on Thursday between nine and noon.',
+  'Can I change the delivery address to my office instead?',
+  'Yes, I have updated the address. You will receive a confirmation by email.',
+  'Is there anything else I can help you with today?',
+  'No, that is all. Thank you very much for your help.',
+  'You are welcome. Have a lovely day, and goodbye.',
+];
+
+const VOICES = ['en-us', 'en-us+f3', 'en-gb', 'en-us+m3', 'en-gb+f2'];
+// espeak-ng speaks about 2.6 words a second at 160 words a minute; a little extra text is trimmed.
+const WORDS_PER_SECOND = 2.6;
+
+/** The words of a clip: sentences in a seed-dependent order until they fill `seconds`. */
+export function speechText(seconds: number, seed: number): string {
+  const sentences: string[] = [];
+  let words = 0;
+  for (let i = 0; words < seconds * WORDS_PER_SECOND + 3; i++) {
+    const sentence = SENTENCES[(seed + i * 5) % SENTENCES.length] as string;
+    sentences.push(sentence);
+    words += sentence.split(' ').length;
+  }
+  return sentences.join(' ');
+}
+
 /**
- * Speech-like signal: pink noise shaped by a syllable-rate envelope with pauses, plus two voiced
- * tones whose pitch depends on the seed. Pauses keep a low noise floor, as real recordings do
- * (digital silence would make VBR encoders look far below their target bitrate). Deterministic
- * (noise seed, bitexact muxing).
+ * A clip of real speech, as an agent's TTS produces it: espeak-ng reads `speechText` in a
+ * seed-dependent voice, pitch and speed; ffmpeg trims or pads it to the exact length and mixes in
+ * a little pink "line noise" (digital silence between words would make VBR encoders look far below
+ * their target bitrate, and libopus treats tone-and-noise signals as music, which costs a third of
+ * what speech does). Deterministic: espeak-ng's output and bitexact muxing depend only on the spec.
  */
-function filterGraph(spec: AudioSpec): string {
+function speechArgs(spec: AudioSpec, speechWav: string): string[] {
   const seed = spec.seed ?? 1;
   const d = spec.seconds.toFixed(3);
   const r = spec.sampleRate;
-  const pitch = 110 + (seed % 13) * 9;
-  const syllableHz = (3 + (seed % 5) * 0.4).toFixed(2);
-  const phraseHz = (0.25 + (seed % 3) * 0.05).toFixed(2);
-  const envelope = `0.03+2*max(0\\,sin(2*PI*${phraseHz}*t))*(0.3+0.7*abs(sin(2*PI*${syllableHz}*t)))`;
+  const layout = spec.channels === 1 ? 'mono' : 'stereo';
   return [
-    `anoisesrc=d=${d}:c=pink:r=${r}:a=0.5:seed=${seed}[noise]`,
-    `sine=f=${pitch}:r=${r}:d=${d}[f0]`,
-    `sine=f=${pitch * 3}:r=${r}:d=${d}[f1]`,
-    `[noise][f0][f1]amix=inputs=3:weights=3 2 1:normalize=1,volume='${envelope}':eval=frame,aformat=sample_fmts=s16:channel_layouts=${spec.channels === 1 ? 'mono' : 'stereo'}[out]`,
-  ].join(';');
+    '-i', speechWav,
+    '-filter_complex',
+    [
+      `[0:a]aresample=${r},apad,atrim=duration=${d},asetpts=N/SR/TB[speech]`,
+      `anoisesrc=d=${d}:c=pink:r=${r}:a=0.02:seed=${seed}[noise]`,
+      `[speech][noise]amix=inputs=2:weights=1 1:normalize=0,aformat=sample_fmts=s16:channel_layouts=${layout}[out]`,
+    ].join(';'),
+    '-map', '[out]',
+  ];
+}
+
+async function speak(spec: AudioSpec, path: string): Promise<void> {
+  const seed = spec.seed ?? 1;
+  const voice = VOICES[seed % VOICES.length] as string;
+  const words = String(150 + (seed % 4) * 10);
+  const pitch = String(35 + (seed % 7) * 5);
+  await runProcess('espeak-ng', ['-v', voice, '-s', words, '-p', pitch, '-w', path, speechText(spec.seconds, seed)]);
 }
 
 function cacheKey(spec: AudioSpec): string {
-  const id = `${spec.format}|${spec.seconds}|${spec.sampleRate}|${spec.channels}|${spec.seed ?? 1}|v3`;
+  const id = `${spec.format}|${spec.seconds}|${spec.sampleRate}|${spec.channels}|${spec.seed ?? 1}|speech-v1`;
   return createHash('sha256').update(id).digest('hex').slice(0, 24);
 }
 
@@ -85,9 +127,9 @@ const CACHE_DIRECTORY = join(tmpdir(), 'dcar-audio-cache');
 // clips are read back from disk, which keeps a process that seeds hundreds of rows small.
 const inFlight = new Map<string, Promise<Buffer>>();
 
-function runFfmpeg(args: string[]): Promise<void> {
+function runProcess(command: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => {
@@ -96,7 +138,7 @@ function runFfmpeg(args: string[]): Promise<void> {
     child.once('error', reject);
     child.once('close', (code) => {
       if (code === 0) resolve();
-      else reject(new Error(`ffmpeg exited with ${String(code)}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`));
+      else reject(new Error(`${command} exited with ${String(code)}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`));
     });
   });
 }
@@ -112,11 +154,12 @@ async function synthesizeToCache(spec: AudioSpec, key: string): Promise<Buffer> 
   // Containers like WAV and WebM write their header last (seeking back), so encode to a file;
   // renaming it into place keeps parallel test files from reading a half-written clip.
   const partial = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.partial`;
+  const speechWav = `${partial}.speech.wav`;
   try {
-    await runFfmpeg([
+    await speak(spec, speechWav);
+    await runProcess('ffmpeg', [
       '-hide_banner', '-loglevel', 'error', '-nostdin', '-y',
-      '-filter_complex', filterGraph(spec),
-      '-map', '[out]',
+      ...speechArgs(spec, speechWav),
       '-ar', String(spec.sampleRate),
       '-ac', String(spec.channels),
       '-fflags', '+bitexact', '-flags:a', '+bitexact', '-map_metadata', '-1',
@@ -126,12 +169,13 @@ async function synthesizeToCache(spec: AudioSpec, key: string): Promise<Buffer> 
     renameSync(partial, path);
   } finally {
     rmSync(partial, { force: true });
+    rmSync(speechWav, { force: true });
   }
   return readFileSync(path);
 }
 
 /**
- * A speech-like synthetic clip in the given container and codec, made by ffmpeg. Clips are cached
+ * A clip of synthetic speech (espeak-ng, see `speechArgs`) in the given container and codec. Clips are cached
  * on disk per (format, seconds, rate, channels, seed), so seeding hundreds of rows synthesises each
  * distinct clip once.
  */

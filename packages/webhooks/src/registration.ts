@@ -1,4 +1,6 @@
-import { HostError, getTenant, type Knex, type Logger } from '@dcar/platform';
+import { UserFacingError } from '@dcar/domain';
+import { getTenant } from '@dcar/host';
+import type { Knex, Logger } from '@dcar/platform';
 import { cancelPendingDeliveries, listRecentDeliveries, type DeliveryView } from './deliveries.js';
 import { DestinationRefusedError, checkDestination, parseWebhookUrl, type DestinationPolicy, type ResolveHost } from './destination.js';
 import { generateWebhookSecret, type SecretBox } from './secrets.js';
@@ -54,7 +56,7 @@ async function validUrl(deps: WebhookRegistrationDeps, tenantId: string, input: 
     await checkDestination(url, deps.policy, deps.resolveHost);
     return url.toString();
   } catch (error) {
-    if (error instanceof DestinationRefusedError) throw new HostError(400, error.message);
+    if (error instanceof DestinationRefusedError) throw new UserFacingError(400, error.message);
     throw error;
   }
 }
@@ -89,7 +91,7 @@ export async function putWebhook(
 async function findWebhook(db: Knex, tenantId: string): Promise<WebhookRow> {
   await getTenant(db, tenantId);
   const row = (await db('tenant_webhooks').where({ tenant_id: tenantId }).first()) as WebhookRow | undefined;
-  if (!row) throw new HostError(404, `no webhook is registered for tenant ${tenantId}`);
+  if (!row) throw new UserFacingError(404, `no webhook is registered for tenant ${tenantId}`);
   return row;
 }
 
@@ -102,7 +104,7 @@ export async function deleteWebhook(deps: Pick<WebhookRegistrationDeps, 'db' | '
   await getTenant(deps.db, tenantId);
   const cancelled = await deps.db.transaction(async (trx) => {
     const deleted = await trx('tenant_webhooks').where({ tenant_id: tenantId }).delete();
-    if (deleted === 0) throw new HostError(404, `no webhook is registered for tenant ${tenantId}`);
+    if (deleted === 0) throw new UserFacingError(404, `no webhook is registered for tenant ${tenantId}`);
     return cancelPendingDeliveries(trx, tenantId, 'cancelled: the webhook was deleted');
   });
   deps.logger.info({ tenantId, cancelledDeliveries: cancelled }, 'webhook deleted');
@@ -116,7 +118,7 @@ export async function rotateWebhookSecret(deps: Pick<WebhookRegistrationDeps, 'd
     .where({ tenant_id: tenantId })
     .update({ secret_ciphertext: deps.secrets.seal(tenantId, secret), updated_at: deps.db.fn.now() })
     .returning('*')) as WebhookRow[];
-  if (!row) throw new HostError(404, `no webhook is registered for tenant ${tenantId}`);
+  if (!row) throw new UserFacingError(404, `no webhook is registered for tenant ${tenantId}`);
   deps.logger.info({ tenantId }, 'webhook secret rotated');
   return { ...view(row), secret };
 }

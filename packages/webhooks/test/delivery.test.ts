@@ -1,7 +1,8 @@
 import type { LookupAddress } from 'node:dns';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { createLogger, createRedisConnection, putTenant, type WebhookDeliveryJobData } from '@dcar/platform';
+import { putTenant } from '@dcar/host';
+import { createLogger, createRedisConnection, type WebhookDeliveryJobData } from '@dcar/platform';
 import { createTestEnvironment, uniqueName, waitFor, type TestEnvironment } from '@dcar/testing';
 import { startWebhookReceiver, type WebhookReceiver } from '@dcar/testing/webhook-receiver';
 import type { Job } from 'bullmq';

@@ -5,11 +5,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { insertArchiveRows } from '@dcar/archives/test-fixtures';
 import { archiveKey, utcDayOf, type UtcDay } from '@dcar/domain';
-import { createPresignClient } from '@dcar/platform';
 import { createTestEnvironment } from '@dcar/testing';
 import autocannon from 'autocannon';
-import { createSigV4Presigner, sdkPresignGet } from '../src/presign.js';
+import { createSigV4Presigner } from '../src/presign.js';
+import { createSdkPresignClient, sdkPresignGet } from '../test/sdk-presign.js';
 import { OWN_ISSUER, signingKeyId } from '../src/auth/access-tokens.js';
 import { DAILY, hs256Token } from '../test/helpers.js';
 
@@ -88,10 +89,11 @@ try {
     await env.knex('tenants').insert(chunk.map((id) => ({ id, name: id })));
     await env.knex('tenant_feature_settings').insert(chunk.map((id) => ({ tenant_id: id, daily_audio_recordings_enabled: true, retention_days: 3 })));
     await env.knex('api_clients').insert(chunk.map((id) => ({ client_id: `app_${id}`, tenant_id: id, name: 'bench', secret_hash: 'unused', scopes: ['dataservice_external'] })));
-    await env.knex('hourly_archives').insert(
+    await insertArchiveRows(
+      env.knex,
       chunk.flatMap((id) =>
         Array.from({ length: 24 }, (_, hour) => ({
-          tenant_id: id, utc_day: day, hour, status: 'available', session_count: 12, file_count: 67, size_bytes: 15_360_000,
+          tenant_id: id, utc_day: day, hour, status: 'available' as const, session_count: 12, file_count: 67, size_bytes: 15_360_000,
           object_key: archiveKey(id, day, hour), generated_at: now, attempts: 1,
         })),
       ),
@@ -129,7 +131,7 @@ try {
     budget,
   );
 
-  const presignClient = createPresignClient(env.config.s3);
+  const presignClient = createSdkPresignClient(env.config.s3);
   const presigner = createSigV4Presigner({ ...env.config.s3, endpoint: env.config.s3.publicEndpoint, bucket: env.config.s3.archiveBucket });
   const keys = Array.from({ length: 24 }, (_, hour) => archiveKey('bench-0', day, hour));
   const sdkMs = await cpuMsPer(200, async () => {

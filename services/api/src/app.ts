@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { OPENAPI_DOCUMENT } from '@dcar/api-schemas';
 import { createMetricsRegistry, type Config, type Knex, type Logger } from '@dcar/platform';
 import type { RunQueues } from '@dcar/runs';
 import { createSecretBox, systemResolveHost, type ResolveHost } from '@dcar/webhooks';
@@ -75,19 +76,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   installHttpMetrics(app, registry);
 
   await app.register(fastifySwagger, {
-    openapi: {
-      info: {
-        title: 'Daily Conversation Audio Recordings API',
-        version: '1.0.0',
-        description: 'Hourly archives of every tenant’s conversation audio, with presigned download links; host administration.',
-      },
-      components: {
-        securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
-          hostBasic: { type: 'http', scheme: 'basic' },
-        },
-      },
-    },
+    openapi: OPENAPI_DOCUMENT,
     transform: ({ schema, url }) => ({ schema: url.startsWith(BULL_BOARD_PATH) ? { ...schema, hide: true } : schema, url }),
   });
   await app.register(fastifyFormbody);

@@ -1,46 +1,6 @@
-import { ALL_HOURS, archiveKey, dayExpiresAt, formatHour, formatTimestamp, type UtcDay } from '@dcar/domain';
-
-export type LinkStatus = 'available' | 'no_data' | 'pending' | 'failed';
-
-/** The columns of `hourly_archives` the report reads. */
-export interface HourlyArchiveRow {
-  hour: number;
-  status: 'pending' | 'available' | 'no_data' | 'failed' | 'expired';
-  session_count: number;
-  file_count: number;
-  size_bytes: number;
-  object_key: string | null;
-  generated_at: Date | null;
-}
-
-export interface HourLink {
-  hour: string;
-  url: string | null;
-  sessionCount: number;
-  fileCount: number;
-  sizeBytes: number;
-  status: LinkStatus;
-}
-
-export interface DailyReport {
-  date: string;
-  totalSessions: number;
-  totalFiles: number;
-  totalSizeBytes: number;
-  generatedAt: string | null;
-  retentionDays: number;
-  expiresAt: string | null;
-  links: HourLink[];
-}
-
-/** When the day's generation last wrote a result: the latest generated_at of its hours, null when none has one. */
-export function dayGeneratedAt(rows: readonly HourlyArchiveRow[]): Date | null {
-  let latest: Date | null = null;
-  for (const row of rows) {
-    if (row.generated_at && (!latest || row.generated_at > latest)) latest = row.generated_at;
-  }
-  return latest;
-}
+import type { HourArchive } from '@dcar/archives';
+import type { DailyRecordings, HourLink } from '@dcar/api-schemas';
+import { ALL_HOURS, archiveKey, dayExpiresAt, dayGeneratedAt, formatHour, formatTimestamp, type UtcDay } from '@dcar/domain';
 
 /**
  * The 24 links of a tenant's day (CONTRACT §4.2). An hour without a row is pending. The URL is signed
@@ -50,12 +10,12 @@ export function dayGeneratedAt(rows: readonly HourlyArchiveRow[]): Date | null {
 export function buildDailyReport(input: {
   tenantId: string;
   day: UtcDay;
-  rows: readonly HourlyArchiveRow[];
+  hours: readonly HourArchive[];
   retentionDays: number;
   sign: (key: string) => string;
   onKeyMismatch: (hour: number, storedKey: string | null) => void;
-}): DailyReport {
-  const byHour = new Map(input.rows.map((row) => [row.hour, row]));
+}): DailyRecordings {
+  const byHour = new Map(input.hours.map((row) => [row.hour, row]));
   let totalSessions = 0;
   let totalFiles = 0;
   let totalSizeBytes = 0;
@@ -65,19 +25,19 @@ export function buildDailyReport(input: {
     if (!row) return link;
     if (row.status === 'available') {
       const key = archiveKey(input.tenantId, input.day, hour);
-      if (row.object_key !== key) {
-        input.onKeyMismatch(hour, row.object_key);
+      if (row.objectKey !== key) {
+        input.onKeyMismatch(hour, row.objectKey);
         return { ...link, status: 'failed' };
       }
-      totalSessions += row.session_count;
-      totalFiles += row.file_count;
-      totalSizeBytes += row.size_bytes;
-      return { ...link, url: input.sign(key), sessionCount: row.session_count, fileCount: row.file_count, sizeBytes: row.size_bytes, status: 'available' };
+      totalSessions += row.sessionCount;
+      totalFiles += row.fileCount;
+      totalSizeBytes += row.sizeBytes;
+      return { ...link, url: input.sign(key), sessionCount: row.sessionCount, fileCount: row.fileCount, sizeBytes: row.sizeBytes, status: 'available' };
     }
     if (row.status === 'no_data' || row.status === 'failed') return { ...link, status: row.status };
     return link;
   });
-  const generatedAt = dayGeneratedAt(input.rows);
+  const generatedAt = dayGeneratedAt(input.hours);
   return {
     date: input.day,
     totalSessions,

@@ -1,24 +1,14 @@
-import { ContractError, ContractMessages } from '@dcar/domain';
-import { HostError } from '@dcar/platform';
-import { RunRequestError } from '@dcar/runs';
+import { ContractMessages, UserFacingError } from '@dcar/domain';
 import type { FastifyError, FastifyInstance } from 'fastify';
 
-/** Errors whose message is written for the caller and may be shown as is. */
-function isUserFacing(error: unknown): error is Error & { statusCode: number } {
-  return (
-    (error instanceof ContractError || error instanceof HostError || error instanceof RunRequestError) &&
-    typeof (error as { statusCode?: unknown }).statusCode === 'number'
-  );
-}
-
 /**
- * One place renders every error as `{ "error": "..." }`. Messages come from ContractError,
- * HostError, RunRequestError and Fastify's own 4xx (validation, body parsing); anything else
- * is a 500 whose cause goes only to the log, never stack traces or SQL to the client.
+ * One place renders every error as `{ "error": "..." }`. Messages come from UserFacingError and
+ * Fastify's own 4xx (validation, body parsing); anything else is a 500 whose cause goes only to
+ * the log, never stack traces or SQL to the client.
  */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (isUserFacing(error)) {
+    if (error instanceof UserFacingError) {
       return reply.code(error.statusCode).send({ error: error.message });
     }
     if (error.validation) {

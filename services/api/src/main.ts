@@ -5,17 +5,24 @@ import {
   createS3Client,
   installShutdown,
   loadConfigOrExit,
+  redisReady,
 } from '@dcar/platform';
 import { createRunQueues } from '@dcar/runs';
 import { buildApp } from './app.js';
 
 // Composition root of the API: the only place that reads the environment and builds real clients.
+const REDIS_CONNECT_WAIT_MS = 5000;
 const config = loadConfigOrExit(process.env);
 const logger = createLogger({ service: 'api', level: config.logLevel });
 
 const db = createKnex(config.databaseUrl);
 // Request-path Redis: fail fast rather than hang a request while Redis is away.
 const redis = createRedisConnection(config.redis.url, 'producer');
+redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error; reconnecting'));
+// Requests that reach Redis before it is connected would be refused: give it the time a connection
+// takes. A Redis that is down does not keep the API from starting: /readyz reports it, and requests
+// that need it answer 500 until it is back.
+await redisReady(redis, REDIS_CONNECT_WAIT_MS).catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'starting without redis'));
 const s3 = createS3Client(config.s3);
 const runQueues = createRunQueues(redis, config.redis.prefix);
 

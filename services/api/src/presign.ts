@@ -1,6 +1,4 @@
 import { createHmac, hash } from 'node:crypto';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 
 /** Signs GET URLs for objects of one bucket, for the address clients reach. */
 export interface Presigner {
@@ -8,17 +6,6 @@ export interface Presigner {
 }
 
 export const DEFAULT_PRESIGN_EXPIRY_SECONDS = 86_400;
-
-/** The AWS SDK's presigned GET: the reference the in-process presigner is tested and measured against. */
-export function sdkPresignGet(
-  client: S3Client,
-  input: { bucket: string; key: string; signingDate: Date; expiresInSeconds?: number },
-): Promise<string> {
-  return getSignedUrl(client, new GetObjectCommand({ Bucket: input.bucket, Key: input.key }), {
-    expiresIn: input.expiresInSeconds ?? DEFAULT_PRESIGN_EXPIRY_SECONDS,
-    signingDate: input.signingDate,
-  });
-}
 
 /** RFC 3986 unreserved characters stay, everything else is percent-encoded, as SigV4 requires. */
 function uriEncode(value: string): string {

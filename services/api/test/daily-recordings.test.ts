@@ -1,5 +1,5 @@
 import { ContractMessages, archiveKey, type UtcDay } from '@dcar/domain';
-import { revokeApplication } from '@dcar/platform';
+import { revokeApplication } from '@dcar/host';
 import { createTestEnvironment, type TestEnvironment } from '@dcar/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OWN_ISSUER, signingKeyId } from '../src/auth/access-tokens.js';

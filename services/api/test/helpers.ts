@@ -1,6 +1,8 @@
 import { createHmac } from 'node:crypto';
-import { archiveKey, type UtcDay } from '@dcar/domain';
-import { createApplication, putTenant, setDailyAudioFeature, type Knex } from '@dcar/platform';
+import { archiveKey, type ArchiveStatus, type UtcDay } from '@dcar/domain';
+import { insertArchiveRows } from '@dcar/archives/test-fixtures';
+import { createApplication, putTenant, setDailyAudioFeature } from '@dcar/host';
+import type { Knex } from '@dcar/platform';
 import { createRunQueues, type RunQueues } from '@dcar/runs';
 import type { TestEnvironment } from '@dcar/testing';
 import type { FastifyInstance } from 'fastify';
@@ -83,7 +85,7 @@ export function unsignedToken(payload: Record<string, unknown>): string {
 
 export interface ArchiveRowInput {
   hour: number;
-  status: 'pending' | 'available' | 'no_data' | 'failed' | 'expired';
+  status: ArchiveStatus;
   sessionCount?: number;
   fileCount?: number;
   sizeBytes?: number;
@@ -91,26 +93,25 @@ export interface ArchiveRowInput {
   objectKey?: string | null;
 }
 
-/** Rows of hourly_archives as the worker and scheduler leave them. */
+/** Archive rows as the worker and scheduler leave them, replacing any of the same hours. */
 export async function putArchiveRows(db: Knex, tenantId: string, day: UtcDay, rows: ArchiveRowInput[]): Promise<void> {
-  await db('hourly_archives')
-    .insert(
-      rows.map((row) => ({
-        tenant_id: tenantId,
-        utc_day: day,
-        hour: row.hour,
-        status: row.status,
-        session_count: row.sessionCount ?? 0,
-        file_count: row.fileCount ?? 0,
-        size_bytes: row.sizeBytes ?? 0,
-        object_key: row.objectKey !== undefined ? row.objectKey : row.status === 'available' ? archiveKey(tenantId, day, row.hour) : null,
-        sha256: null,
-        generated_at: row.generatedAt ?? null,
-        attempts: row.status === 'pending' ? 0 : 1,
-      })),
-    )
-    .onConflict(['tenant_id', 'utc_day', 'hour'])
-    .merge();
+  await insertArchiveRows(
+    db,
+    rows.map((row) => ({
+      tenant_id: tenantId,
+      utc_day: day,
+      hour: row.hour,
+      status: row.status,
+      session_count: row.sessionCount ?? 0,
+      file_count: row.fileCount ?? 0,
+      size_bytes: row.sizeBytes ?? 0,
+      object_key: row.objectKey !== undefined ? row.objectKey : row.status === 'available' ? archiveKey(tenantId, day, row.hour) : null,
+      sha256: null,
+      generated_at: row.generatedAt ?? null,
+      attempts: row.status === 'pending' ? 0 : 1,
+    })),
+    { replace: true },
+  );
 }
 
 export function bearer(token: string): Record<string, string> {

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { archiveKey, utcDayOf, type UtcDay } from '@dcar/domain';
-import { createPresignClient } from '@dcar/platform';
+import { loadConfig } from '@dcar/platform';
 import { createTestEnvironment, type TestEnvironment } from '@dcar/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSigV4Presigner, sdkPresignGet } from '../src/presign.js';
+import { createSigV4Presigner } from '../src/presign.js';
+import { createSdkPresignClient, sdkPresignGet } from './sdk-presign.js';
 import { DAILY, bearer, putArchiveRows, requestToken, seedTenant, startTestApi } from './helpers.js';
 
 let env: TestEnvironment;
@@ -24,7 +25,7 @@ describe('in-process SigV4 presigner', () => {
     const dates = [new Date('2025-12-13T02:15:32.123Z'), new Date('2024-02-29T23:59:59.999Z'), new Date()];
     for (const endpoint of endpoints) {
       const s3 = { ...env.config.s3, publicEndpoint: endpoint, region: 'eu-central-1', accessKeyId: 'AKIA/EXAMPLE', secretAccessKey: 'wJalr/K7MDENG+bPxRfiCY' };
-      const client = createPresignClient(s3);
+      const client = createSdkPresignClient(s3);
       for (const expiresInSeconds of [60, 86_400]) {
         const presigner = createSigV4Presigner({ ...s3, endpoint, bucket: 'daily-audio-archives', expiresInSeconds });
         for (const key of keys) {
@@ -36,6 +37,14 @@ describe('in-process SigV4 presigner', () => {
       }
       client.destroy();
     }
+  });
+
+  it('signs URLs for the public endpoint, not the internal one (the SDK reference it is compared with)', async () => {
+    const config = loadConfig({ S3_ENDPOINT: env.config.s3.endpoint, S3_PUBLIC_ENDPOINT: 'https://files.example.com' });
+    const url = new URL(await sdkPresignGet(createSdkPresignClient(config.s3), { bucket: 'arc-bucket', key: 'acme/x/01.zip', signingDate: new Date() }));
+    expect(url.origin).toBe('https://files.example.com');
+    expect(url.pathname).toBe('/arc-bucket/acme/x/01.zip');
+    expect(url.searchParams.get('X-Amz-Expires')).toBe('86400');
   });
 });
 

@@ -2,7 +2,7 @@ import { generateKeyPairSync, createSign } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ContractMessages, type UtcDay } from '@dcar/domain';
-import { createApplication } from '@dcar/platform';
+import { createApplication } from '@dcar/host';
 import { createTestEnvironment, type TestEnvironment } from '@dcar/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OWN_ISSUER, signingKeyId } from '../src/auth/access-tokens.js';

@@ -1,3 +1,4 @@
+import { countArchiveRows } from '@dcar/archives/test-fixtures';
 import { QueueNames, createLogger, createRedisConnection, enqueueRoundJobId } from '@dcar/platform';
 import { createRunQueues, processArchiveRunJob, startRun } from '@dcar/runs';
 import { createTestEnvironment } from '@dcar/testing';
@@ -45,13 +46,13 @@ try {
   const cpu = process.cpuUsage(cpuStart);
   clearInterval(sampler);
   const waiting = await queues.archiveHour.getWaitingCount();
-  const pendingRows = await env.knex('hourly_archives').where({ utc_day: utcDay, status: 'pending' }).count<{ n: number }>('* as n').first();
+  const pendingRows = await countArchiveRows(env.knex, { utcDay, status: 'pending' });
 
   const figures = {
     tenants: tenantCount,
     jobsEnqueued: jobs,
     jobsWaitingInRedis: waiting,
-    pendingRowsInPostgres: Number(pendingRows?.n ?? 0),
+    pendingRowsInPostgres: pendingRows,
     startRunMs: Math.round(startRunMs),
     enqueueTotalSeconds: Number((totalMs / 1000).toFixed(2)),
     jobsPerSecond: Math.round(jobs / (totalMs / 1000)),

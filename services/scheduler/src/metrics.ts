@@ -1,7 +1,11 @@
+import { countRecentHoursByStatus } from '@dcar/archives';
+import { ARCHIVE_STATUSES } from '@dcar/domain';
 import type { Knex } from '@dcar/platform';
 import type { RunQueues } from '@dcar/runs';
 import { Gauge, type Registry } from 'prom-client';
 
+/** Days counted back from today by the archive status gauge. */
+const RECENT_DAYS = 8;
 const JOB_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'waiting-children', 'prioritized'] as const;
 
 /**
@@ -27,15 +31,9 @@ export function registerSchedulerMetrics(registry: Registry, deps: { queues: Run
     labelNames: ['status'],
     registers: [registry],
     async collect() {
-      const rows = (await deps.db('hourly_archives')
-        .select('status')
-        .count<Array<{ status: string; count: number }>>('* as count')
-        .where('utc_day', '>=', deps.db.raw("(now() at time zone 'utc')::date - 8"))
-        .groupBy('status')) as Array<{ status: string; count: number }>;
+      const counts = await countRecentHoursByStatus(deps.db, RECENT_DAYS);
       this.reset();
-      for (const status of ['pending', 'available', 'no_data', 'failed', 'expired']) {
-        this.set({ status }, Number(rows.find((r) => r.status === status)?.count ?? 0));
-      }
+      for (const status of ARCHIVE_STATUSES) this.set({ status }, counts[status]);
     },
   });
 }

@@ -1,3 +1,4 @@
+import { insertArchiveRows } from '@dcar/archives/test-fixtures';
 import { createMetricsRegistry, createRedisConnection } from '@dcar/platform';
 import { createRunQueues, type RunQueues } from '@dcar/runs';
 import { createTestEnvironment, type TestEnvironment } from '@dcar/testing';
@@ -25,7 +26,7 @@ describe('scheduler metrics', () => {
     await queues.archiveHour.addBulk([1, 2, 3].map((n) => ({ name: 'archive-hour', data: { n }, opts: { jobId: `m-${n}` } })));
     await queues.maintenance.add('retention', {}, { jobId: 'm-delayed', delay: 60_000 });
     const today = new Date().toISOString().slice(0, 10);
-    await environment.knex('hourly_archives').insert([
+    await insertArchiveRows(environment.knex, [
       { tenant_id: 'a', utc_day: today, hour: 1, status: 'failed' },
       { tenant_id: 'a', utc_day: today, hour: 2, status: 'available' },
       { tenant_id: 'a', utc_day: today, hour: 3, status: 'available' },

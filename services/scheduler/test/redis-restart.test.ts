@@ -3,8 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addUtcDays, utcDayOf } from '@dcar/domain';
-import { QueueNames, createLogger, createRedisConnection, putTenant, setDailyAudioFeature, type ArchiveHourJobData } from '@dcar/platform';
+import { recordResult } from '@dcar/archives';
+import { addUtcDays, utcDayOf, type UtcDay } from '@dcar/domain';
+import { putTenant, setDailyAudioFeature } from '@dcar/host';
+import { QueueNames, createLogger, createRedisConnection, type ArchiveHourJobData } from '@dcar/platform';
 import { createRunQueues, getRunReport, startRun, type RunQueues, type RunReport } from '@dcar/runs';
 import { createTestEnvironment, waitFor, type TestEnvironment } from '@dcar/testing';
 import { Worker } from 'bullmq';
@@ -76,9 +78,7 @@ beforeAll(async () => {
       active += 1;
       await held;
       const { tenantId, utcDay, hour, runId } = job.data;
-      await env.knex('hourly_archives')
-        .where({ tenant_id: tenantId, utc_day: utcDay, hour })
-        .update({ status: 'no_data', generated_at: new Date(), attempts: env.knex.raw('attempts + 1'), last_error: null, last_run_id: runId });
+      await recordResult(env.knex, { tenantId, utcDay: utcDay as UtcDay, hour }, { status: 'no_data' }, { runId, generatedAt: new Date() });
     },
     { connection: workerConnection, prefix: env.redisPrefix, concurrency: 4 },
   );

@@ -2,8 +2,10 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { findArchiveRow, findArchiveRows } from '@dcar/archives/test-fixtures';
 import { addUtcDays, hourWindow, utcDayOf } from '@dcar/domain';
-import { QueueNames, createLogger, createRedisConnection, putTenant, roundParentJobId, setDailyAudioFeature, type ArchiveHourJobData } from '@dcar/platform';
+import { putTenant, setDailyAudioFeature } from '@dcar/host';
+import { QueueNames, createLogger, createRedisConnection, roundParentJobId, type ArchiveHourJobData } from '@dcar/platform';
 import { createRunQueues, getRunReport, startRun, type RunEngineDeps, type RunQueues, type RunReport } from '@dcar/runs';
 import { createTestEnvironment, waitFor, type TestEnvironment } from '@dcar/testing';
 import { seedConversationAudio } from '@dcar/testing/seed';
@@ -139,26 +141,26 @@ describe('rounds with real workers', () => {
     expect(await queues.archiveRun.getJob(roundParentJobId(runId, 3))).toBeDefined();
 
     // The archive in the store is the one the row describes.
-    const row = await env.knex('hourly_archives').where({ tenant_id: 'bravo', utc_day: day, hour: 7 }).first();
-    expect(await storedSha256(row.object_key)).toBe(row.sha256);
+    const row = await findArchiveRow(env.knex, { tenantId: 'bravo', utcDay: day, hour: 7 });
+    expect(await storedSha256(row?.object_key ?? '')).toBe(row?.sha256);
   });
 
   it('replaces the archives on a forced re-run', async () => {
     alwaysUnreachable.clear();
-    const before = await env.knex('hourly_archives').where({ tenant_id: 'alpha', utc_day: day }).whereIn('hour', HOURS_WITH_AUDIO).orderBy('hour');
+    const before = await findArchiveRows(env.knex, { tenantId: 'alpha', utcDay: day, hours: HOURS_WITH_AUDIO });
     const { runId } = await startRun(deps, { utcDay: day, tenantIds: ['alpha', 'charlie'], force: true, trigger: 'manual' });
     const forced = await finishedRun(runId);
     expect(forced.state).toBe('completed');
     expect(forced.rounds.map((r) => [r.jobs, r.failed])).toEqual([[48, 0]]);
     expect(forced.hours.find((h) => h.tenantId === 'charlie' && h.hour === '07')).toMatchObject({ status: 'available', attempts: 4, lastError: null });
 
-    const after = await env.knex('hourly_archives').where({ tenant_id: 'alpha', utc_day: day }).whereIn('hour', HOURS_WITH_AUDIO).orderBy('hour');
+    const after = await findArchiveRows(env.knex, { tenantId: 'alpha', utcDay: day, hours: HOURS_WITH_AUDIO });
     for (const [i, row] of after.entries()) {
       const old = before[i];
       expect(row.last_run_id).toBe(runId);
-      expect(row.generated_at.getTime()).toBeGreaterThan(old.generated_at.getTime());
-      expect(row.sha256).not.toBe(old.sha256);
-      expect(await storedSha256(row.object_key)).toBe(row.sha256);
+      expect(row.generated_at!.getTime()).toBeGreaterThan(old!.generated_at!.getTime());
+      expect(row.sha256).not.toBe(old!.sha256);
+      expect(await storedSha256(row.object_key!)).toBe(row.sha256);
     }
   });
 
@@ -188,6 +190,6 @@ describe('rounds with real workers', () => {
     expect(summary.failedHours).toEqual([{ tenantId: 'alpha', hour: '07', error: expect.any(String) }]);
     expect(summary.hours).toBeUndefined();
     // The archive from the earlier run stays available: a failed re-generation never removes one.
-    expect(await env.knex('hourly_archives').where({ tenant_id: 'alpha', utc_day: day, hour: 7 }).first('status')).toEqual({ status: 'available' });
+    expect((await findArchiveRow(env.knex, { tenantId: 'alpha', utcDay: day, hour: 7 }))?.status).toEqual('available');
   });
 });

@@ -1,5 +1,7 @@
-import { addUtcDays, utcDayOf } from '@dcar/domain';
-import { QueueNames, createLogger, createRedisConnection, putTenant, setDailyAudioFeature, type ArchiveHourJobData } from '@dcar/platform';
+import { recordResult } from '@dcar/archives';
+import { addUtcDays, utcDayOf, type UtcDay } from '@dcar/domain';
+import { putTenant, setDailyAudioFeature } from '@dcar/host';
+import { QueueNames, createLogger, createRedisConnection, type ArchiveHourJobData } from '@dcar/platform';
 import { createRunQueues, getRunReport, nightlyRunId, type RunQueues, type RunReport } from '@dcar/runs';
 import { createTestEnvironment, waitFor, type TestEnvironment } from '@dcar/testing';
 import { startWebhookReceiver, type WebhookReceiver } from '@dcar/testing/webhook-receiver';
@@ -49,9 +51,7 @@ beforeAll(async () => {
     async (job: Job<ArchiveHourJobData>) => {
       const { tenantId, utcDay, hour, runId } = job.data;
       processed.push(job.id ?? '');
-      await env.knex('hourly_archives')
-        .where({ tenant_id: tenantId, utc_day: utcDay, hour })
-        .update({ status: 'no_data', generated_at: new Date(), attempts: env.knex.raw('attempts + 1'), last_error: null, last_run_id: runId });
+      await recordResult(env.knex, { tenantId, utcDay: utcDay as UtcDay, hour }, { status: 'no_data' }, { runId, generatedAt: new Date() });
     },
     { connection: createRedisConnection(env.config.redis.url, 'consumer'), prefix: env.redisPrefix, concurrency: 16 },
   );

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { createKnex, createLogger, createRedisConnection, putTenant } from '@dcar/platform';
+import { putTenant } from '@dcar/host';
+import { createKnex, createLogger, createRedisConnection } from '@dcar/platform';
 import { createTestEnvironment, uniqueName } from '@dcar/testing';
 import {
   WebhookEventTypes,

@@ -10,6 +10,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findArchiveRow } from '@dcar/archives/test-fixtures';
 import { parseUtcDay } from '@dcar/domain';
 import { archiveHourJobId, createRedisConnection, QueueNames, type ArchiveHourJobData } from '@dcar/platform';
 import { createTestEnvironment, waitFor } from '@dcar/testing';
@@ -180,7 +181,7 @@ async function main(): Promise<void> {
       await queue.add(QueueNames.archiveHour, data, { jobId: archiveHourJobId(data), attempts: 1 });
       const row = await waitFor(
         async () => {
-          const found = await env.knex('hourly_archives').where({ tenant_id: TENANT, utc_day: DAY, hour: HOUR }).first();
+          const found = await findArchiveRow(env.knex, { tenantId: TENANT, utcDay: DAY, hour: HOUR });
           return found?.status === 'available' ? found : undefined;
         },
         { timeoutMs: 600_000, intervalMs: 20, what: 'the worker to archive the hour' },

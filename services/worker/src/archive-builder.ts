@@ -5,12 +5,14 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { SourceFile } from '@dcar/archives';
 import type { Logger } from '@dcar/platform';
-import { deferred, Semaphore } from './concurrency.js';
-import { buildMetadata, countSessions, EntryNamer, type ArchivedFile, type SourceFile } from './layout.js';
+import type { ArchiveObject } from './archive-object.js';
+import { deferred, Semaphore, type Deferred } from './concurrency.js';
+import { buildMetadata, countSessions, EntryNamer, type ArchivedFile } from './layout.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { TranscodeItem, Transcoder } from './transcoder.js';
-import { startZipUpload, type UploadedArchive } from './zip-upload.js';
+import type { UploadedArchive, ZipUpload } from './zip-upload.js';
 
 export interface BatchLimits {
   /** Most inputs per ffmpeg process. */
@@ -47,10 +49,12 @@ export function planBatches(files: readonly Pick<SourceFile, 'sizeBytes'>[], lim
   return batches;
 }
 
+/** What became of one source file before it goes into the ZIP. */
 type FileOutcome =
   | { status: 'missing' }
   | { status: 'converted' | 'unconvertible'; path: string; sizeBytes: number };
 
+/** A source object downloaded to disk, or found missing in the store. */
 type Fetched = { kind: 'missing' } | { kind: 'present'; path: string; bytes: number };
 
 function isMissingObject(error: unknown): boolean {
@@ -64,8 +68,8 @@ export interface BuildArchiveOptions {
   files: readonly SourceFile[];
   s3: S3Client;
   sourceBucket: string;
-  archiveBucket: string;
-  key: string;
+  /** Where the ZIP goes; the upload starts here and completes last. */
+  archive: ArchiveObject;
   transcoder: Transcoder;
   metrics: WorkerMetrics;
   logger: Logger;
@@ -74,7 +78,6 @@ export interface BuildArchiveOptions {
   transcodeConcurrency: number;
   downloadConcurrency: number;
   batchLimits: BatchLimits;
-  partSizeBytes?: number;
   generatedAt: Date;
   utcDay: string;
   hour: number;
@@ -87,146 +90,190 @@ export interface BuiltArchive extends UploadedArchive {
 }
 
 /**
- * Downloads, transcodes, zips and uploads one hour in a single pass with bounded memory and disk:
- * batches of consecutive files are downloaded to disk and transcoded (up to `transcodeConcurrency`
- * ffmpeg processes) ahead of the ZIP writer, which adds entries strictly in row order and deletes
- * each spooled file once it is in the ZIP. At most a window of files sits between the two, so a
- * slow upload holds back the downloads instead of filling the disk. `metadata.json` goes last,
- * when every file's status is known. Any error (store, network, disk, abort) aborts the upload:
- * no object appears, and the error is rethrown.
+ * Downloads, transcodes, zips and uploads one hour in a single pass with bounded memory and disk,
+ * in three stages: **fetch** downloads a batch of consecutive files to disk, **transcode** turns
+ * the batch into Opus (up to `transcodeConcurrency` ffmpeg processes), and **zip** adds entries
+ * strictly in row order, deleting each spooled file once it is in the ZIP. Fetch and transcode run
+ * ahead of the ZIP writer by at most a window of files, so a slow upload holds back the downloads
+ * instead of filling the disk. `metadata.json` goes last, when every file's status is known. Any
+ * error (store, network, disk, abort) aborts the upload: no object appears, and the error is rethrown.
  */
 export async function buildArchive(options: BuildArchiveOptions): Promise<BuiltArchive> {
-  const { files, s3, metrics, logger } = options;
+  const build = startBuild(options);
+  const upload = options.archive.startUpload({
+    onPartUploaded: (part, bytesSoFar) => options.logger.debug({ part, bytesSoFar }, 'archive part uploaded'),
+  });
+  const ahead = fetchAndTranscodeAhead(build);
+  // Observed below (awaited or settled); a rejection while the ZIP writer waits must not count as unhandled.
+  ahead.catch(() => undefined);
+  try {
+    const archived = await zipInRowOrder(build, upload);
+    await ahead;
+    const metadata = buildMetadata({ generatedAt: options.generatedAt, utcDay: options.utcDay, hour: options.hour, files: archived });
+    upload.zip.addBuffer(Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`), 'metadata.json', { mtime: options.generatedAt, compress: true });
+    const uploaded = await upload.complete();
+    options.metrics.archiveBytes.inc(uploaded.sizeBytes);
+    return { ...uploaded, files: archived, sessionCount: countSessions(archived.map((file) => file.source)) };
+  } catch (error) {
+    build.abort.abort(error);
+    await upload.fail(error instanceof Error ? error : new Error(String(error)));
+    await Promise.allSettled([ahead, ...build.running]);
+    throw error;
+  } finally {
+    build.release();
+  }
+}
+
+/** What the stages of one hour's build share. */
+interface HourBuild {
+  options: BuildArchiveOptions;
+  /** Aborted by the job's signal or by the first error of any stage; every wait listens to it. */
+  abort: AbortController;
+  /** Files fetched or transcoded ahead of the ZIP writer and not in the ZIP yet: bounds the disk used. */
+  window: Semaphore;
+  downloadSlots: Semaphore;
+  ffmpegSlots: Semaphore;
+  /** Each file's outcome, settled by fetch and transcode, read in row order by zip. */
+  outcomes: Deferred<FileOutcome>[];
+  /** Batches in flight: a failed build waits for them to stop before its directory is removed. */
+  running: Set<Promise<void>>;
+  /** Stops following the job's signal. */
+  release(): void;
+}
+
+function startBuild(options: BuildArchiveOptions): HourBuild {
   const abort = new AbortController();
   const forwardAbort = () => abort.abort(options.signal.reason);
   if (options.signal.aborted) forwardAbort();
   options.signal.addEventListener('abort', forwardAbort, { once: true });
-  const signal = abort.signal;
   // Every queued download, transcode and window wait listens to this one signal.
-  setMaxListeners(0, signal);
-
-  const upload = startZipUpload({
-    s3,
-    bucket: options.archiveBucket,
-    key: options.key,
-    ...(options.partSizeBytes ? { partSizeBytes: options.partSizeBytes } : {}),
-    onPartUploaded: (part, bytesSoFar) => logger.debug({ part, bytesSoFar }, 'archive part uploaded'),
-  });
-  const windowFiles = Math.max(16, options.batchLimits.maxFiles * options.transcodeConcurrency * 3);
-  const window = new Semaphore(windowFiles);
-  const ffmpegSlots = new Semaphore(options.transcodeConcurrency);
-  const downloadSlots = new Semaphore(options.downloadConcurrency);
-  const outcomes = files.map(() => deferred<FileOutcome>());
-  const running = new Set<Promise<void>>();
-
-  const fetchSource = async (index: number): Promise<Fetched> => {
-    const source = files[index] as SourceFile;
-    let body: Readable;
-    let expected: number | undefined;
-    try {
-      const response = await s3.send(new GetObjectCommand({ Bucket: options.sourceBucket, Key: source.storagePath }), { abortSignal: signal });
-      body = response.Body as Readable;
-      expected = response.ContentLength;
-    } catch (error) {
-      if (isMissingObject(error)) return { kind: 'missing' };
-      throw error;
-    }
-    const path = join(options.workDirectory, `${index}.src`);
-    await pipeline(body, createWriteStream(path), { signal });
-    const { size } = await stat(path);
-    // A connection cut at the wrong moment can end the body early without an error.
-    if (expected !== undefined && size !== expected) throw new Error(`source download truncated (${size} of ${expected} bytes)`);
-    metrics.sourceBytes.inc(size);
-    return { kind: 'present', path, bytes: size };
+  setMaxListeners(0, abort.signal);
+  return {
+    options,
+    abort,
+    window: new Semaphore(Math.max(16, options.batchLimits.maxFiles * options.transcodeConcurrency * 3)),
+    downloadSlots: new Semaphore(options.downloadConcurrency),
+    ffmpegSlots: new Semaphore(options.transcodeConcurrency),
+    outcomes: options.files.map(() => deferred<FileOutcome>()),
+    running: new Set(),
+    release: () => options.signal.removeEventListener('abort', forwardAbort),
   };
+}
 
-  const runBatch = async (indices: number[]): Promise<void> => {
-    try {
-      const fetched = await Promise.all(indices.map((index) => downloadSlots.run(1, signal, () => fetchSource(index))));
-      const items: (TranscodeItem & { index: number; bytes: number })[] = [];
-      fetched.forEach((result, position) => {
-        const index = indices[position] as number;
-        const outcome = outcomes[index];
-        if (result.kind === 'missing') outcome?.resolve({ status: 'missing' });
-        // ffmpeg has nothing to decode in an empty file: keep it (as zero bytes) without trying.
-        else if (result.bytes === 0) outcome?.resolve({ status: 'unconvertible', path: result.path, sizeBytes: 0 });
-        else items.push({ index, bytes: result.bytes, inputPath: result.path, outputPath: join(options.workDirectory, `${index}.opus`) });
-      });
-      if (items.length === 0) return;
-      const { results, processes, seconds } = await ffmpegSlots.run(1, signal, async () => {
-        const started = performance.now();
-        const outcome = await options.transcoder.transcodeBatch(items, signal);
-        return { ...outcome, seconds: (performance.now() - started) / 1000 };
-      });
-      metrics.transcodeSeconds.observe(seconds);
-      metrics.ffmpegProcesses.inc(processes);
-      for (const [position, item] of items.entries()) {
-        const result = results[position];
-        const outcome = outcomes[item.index];
-        if (result?.ok) {
-          metrics.audioSeconds.inc(result.durationSeconds);
-          await rm(item.inputPath, { force: true });
-          outcome?.resolve({ status: 'converted', path: item.outputPath, sizeBytes: result.sizeBytes });
-        } else {
-          const source = files[item.index] as SourceFile;
-          logger.warn({ fileId: source.id, messageId: source.messageId, reason: result?.reason }, 'source is not decodable, keeping the original bytes');
-          outcome?.resolve({ status: 'unconvertible', path: item.inputPath, sizeBytes: item.bytes });
-        }
-      }
-    } catch (error) {
-      abort.abort(error);
-      for (const index of indices) outcomes[index]?.reject(error);
-    }
-  };
-
-  const produce = async (): Promise<void> => {
-    for (const batch of planBatches(files, options.batchLimits, options.transcodeConcurrency)) {
-      await window.acquire(batch.length, signal);
-      const task = runBatch(batch);
-      running.add(task);
-      void task.finally(() => running.delete(task));
-    }
-  };
-  const producer = produce();
-  producer.catch((error: unknown) => abort.abort(error));
-
-  const aborted = abortRejection(signal);
+/** Starts each batch once the window has room for it; an error here aborts the build. */
+async function fetchAndTranscodeAhead(build: HourBuild): Promise<void> {
+  const { options } = build;
   try {
-    const namer = new EntryNamer();
-    const archived: ArchivedFile[] = [];
-    for (const [index, source] of files.entries()) {
-      const outcome = await Promise.race([outcomes[index]?.promise as Promise<FileOutcome>, aborted]);
-      const file = namer.name(source, outcome.status);
-      archived.push(file);
-      metrics.files.inc({ status: outcome.status });
-      if (outcome.status === 'missing' || file.entryPath === null) {
-        window.release(1);
-        continue;
-      }
-      const { path } = outcome;
-      upload.zip.addReadStreamLazy(file.entryPath, { compress: false, size: outcome.sizeBytes, mtime: source.recordedAt }, (callback) => {
-        const stream = createReadStream(path);
-        stream.once('close', () => {
-          window.release(1);
-          void rm(path, { force: true });
-        });
-        callback(null, stream);
-      });
+    for (const batch of planBatches(options.files, options.batchLimits, options.transcodeConcurrency)) {
+      await build.window.acquire(batch.length, build.abort.signal);
+      const task = fetchAndTranscodeBatch(build, batch);
+      build.running.add(task);
+      void task.finally(() => build.running.delete(task));
     }
-    await producer;
-    const metadata = buildMetadata({ generatedAt: options.generatedAt, utcDay: options.utcDay, hour: options.hour, files: archived });
-    upload.zip.addBuffer(Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`), 'metadata.json', { mtime: options.generatedAt, compress: true });
-    const uploaded = await upload.complete();
-    metrics.archiveBytes.inc(uploaded.sizeBytes);
-    return { ...uploaded, files: archived, sessionCount: countSessions(archived.map((file) => file.source)) };
   } catch (error) {
-    abort.abort(error);
-    await upload.fail(error instanceof Error ? error : new Error(String(error)));
-    await Promise.allSettled([producer, ...running]);
+    build.abort.abort(error);
     throw error;
-  } finally {
-    options.signal.removeEventListener('abort', forwardAbort);
   }
+}
+
+/** One batch through the fetch and transcode stages; settles each of its files' outcomes. */
+async function fetchAndTranscodeBatch(build: HourBuild, indices: number[]): Promise<void> {
+  try {
+    const fetched = await Promise.all(indices.map((index) => build.downloadSlots.run(1, build.abort.signal, () => fetchSource(build, index))));
+    const items: (TranscodeItem & { index: number; bytes: number })[] = [];
+    fetched.forEach((result, position) => {
+      const index = indices[position] as number;
+      const outcome = build.outcomes[index];
+      if (result.kind === 'missing') outcome?.resolve({ status: 'missing' });
+      // ffmpeg has nothing to decode in an empty file: keep it (as zero bytes) without trying.
+      else if (result.bytes === 0) outcome?.resolve({ status: 'unconvertible', path: result.path, sizeBytes: 0 });
+      else items.push({ index, bytes: result.bytes, inputPath: result.path, outputPath: join(build.options.workDirectory, `${index}.opus`) });
+    });
+    if (items.length > 0) await transcode(build, items);
+  } catch (error) {
+    build.abort.abort(error);
+    for (const index of indices) build.outcomes[index]?.reject(error);
+  }
+}
+
+/** Stage 1, fetch: one source object to a file of the work directory. */
+async function fetchSource(build: HourBuild, index: number): Promise<Fetched> {
+  const { options } = build;
+  const signal = build.abort.signal;
+  const source = options.files[index] as SourceFile;
+  let body: Readable;
+  let expected: number | undefined;
+  try {
+    const response = await options.s3.send(new GetObjectCommand({ Bucket: options.sourceBucket, Key: source.storagePath }), { abortSignal: signal });
+    body = response.Body as Readable;
+    expected = response.ContentLength;
+  } catch (error) {
+    if (isMissingObject(error)) return { kind: 'missing' };
+    throw error;
+  }
+  const path = join(options.workDirectory, `${index}.src`);
+  await pipeline(body, createWriteStream(path), { signal });
+  const { size } = await stat(path);
+  // A connection cut at the wrong moment can end the body early without an error.
+  if (expected !== undefined && size !== expected) throw new Error(`source download truncated (${size} of ${expected} bytes)`);
+  options.metrics.sourceBytes.inc(size);
+  return { kind: 'present', path, bytes: size };
+}
+
+/** Stage 2, transcode: a batch of fetched files in one ffmpeg slot; a file ffmpeg cannot decode keeps its original bytes. */
+async function transcode(build: HourBuild, items: (TranscodeItem & { index: number; bytes: number })[]): Promise<void> {
+  const { options } = build;
+  const { results, processes, seconds } = await build.ffmpegSlots.run(1, build.abort.signal, async () => {
+    const started = performance.now();
+    const outcome = await options.transcoder.transcodeBatch(items, build.abort.signal);
+    return { ...outcome, seconds: (performance.now() - started) / 1000 };
+  });
+  options.metrics.transcodeSeconds.observe(seconds);
+  options.metrics.ffmpegProcesses.inc(processes);
+  for (const [position, item] of items.entries()) {
+    const result = results[position];
+    const outcome = build.outcomes[item.index];
+    if (result?.ok) {
+      options.metrics.audioSeconds.inc(result.durationSeconds);
+      await rm(item.inputPath, { force: true });
+      outcome?.resolve({ status: 'converted', path: item.outputPath, sizeBytes: result.sizeBytes });
+    } else {
+      const source = options.files[item.index] as SourceFile;
+      options.logger.warn({ fileId: source.id, messageId: source.messageId, reason: result?.reason }, 'source is not decodable, keeping the original bytes');
+      outcome?.resolve({ status: 'unconvertible', path: item.inputPath, sizeBytes: item.bytes });
+    }
+  }
+}
+
+/**
+ * Stage 3, zip: every file in row order, named as it goes into the ZIP. Each stored file leaves
+ * the window (and the disk) once yazl has read it; a missing one at once.
+ */
+async function zipInRowOrder(build: HourBuild, upload: ZipUpload): Promise<ArchivedFile[]> {
+  const { options } = build;
+  const aborted = abortRejection(build.abort.signal);
+  const namer = new EntryNamer();
+  const archived: ArchivedFile[] = [];
+  for (const [index, source] of options.files.entries()) {
+    const outcome = await Promise.race([build.outcomes[index]?.promise as Promise<FileOutcome>, aborted]);
+    const file = namer.name(source, outcome.status);
+    archived.push(file);
+    options.metrics.files.inc({ status: outcome.status });
+    if (outcome.status === 'missing' || file.entryPath === null) {
+      build.window.release(1);
+      continue;
+    }
+    const { path } = outcome;
+    upload.zip.addReadStreamLazy(file.entryPath, { compress: false, size: outcome.sizeBytes, mtime: source.recordedAt }, (callback) => {
+      const stream = createReadStream(path);
+      stream.once('close', () => {
+        build.window.release(1);
+        void rm(path, { force: true });
+      });
+      callback(null, stream);
+    });
+  }
+  return archived;
 }
 
 /** Rejects when `signal` aborts; never resolves. Handled here so an unused rejection is not fatal. */

@@ -1,3 +1,4 @@
+import type { SourceFile } from '@dcar/archives';
 import {
   archiveEntryPath,
   audioFileName,
@@ -8,18 +9,6 @@ import {
   type ArchiveMetadata,
   type ArchiveMetadataSession,
 } from '@dcar/domain';
-
-/** One `conversation_audio_files` row of the hour, as the worker reads it. */
-export interface SourceFile {
-  id: number;
-  externalConversationId: string;
-  sessionId: string;
-  messageId: number;
-  type: string;
-  storagePath: string;
-  sizeBytes: number;
-  recordedAt: Date;
-}
 
 export interface ArchivedFile {
   source: SourceFile;

@@ -14,9 +14,9 @@ import {
   type ArchiveHourJobData,
 } from '@dcar/platform';
 import { createSecretBox, createWebhookMetrics, startWebhookDeliveryWorker } from '@dcar/webhooks';
-import { createArchiveHourHandler } from './job-handler.js';
+import { createArchiveHourProcessor } from './archive-hour-processor.js';
+import { createTenantHourArchiver, type ArchiveHourSummary } from './archive-tenant-hour.js';
 import { createWorkerMetrics } from './metrics.js';
-import { createArchiveHourProcessor, type ArchiveHourSummary } from './processor.js';
 import { createTranscoder } from './transcoder.js';
 import { removeOrphanedWorkDirectories } from './work-directories.js';
 
@@ -47,7 +47,7 @@ const metricsServer = await serveMetrics(registry, config.worker.metricsPort);
 const orphaned = await removeOrphanedWorkDirectories(tmpdir());
 if (orphaned.length > 0) logger.info({ directories: orphaned.length }, 'removed scratch directories of workers that were killed');
 
-const processor = createArchiveHourProcessor({
+const archiveTenantHour = createTenantHourArchiver({
   db,
   s3,
   buckets: { source: config.s3.sourceBucket, archive: config.s3.archiveBucket },
@@ -61,7 +61,7 @@ const processor = createArchiveHourProcessor({
 
 const stopping = new AbortController();
 const redis = createRedisConnection(config.redis.url, 'consumer');
-const worker = new Worker<ArchiveHourJobData, ArchiveHourSummary>(QueueNames.archiveHour, createArchiveHourHandler(processor, stopping.signal), {
+const worker = new Worker<ArchiveHourJobData, ArchiveHourSummary>(QueueNames.archiveHour, createArchiveHourProcessor(archiveTenantHour, stopping.signal), {
   connection: redis,
   prefix: config.redis.prefix,
   concurrency: config.worker.concurrency,

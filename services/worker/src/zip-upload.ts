@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
-import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import yazl from 'yazl';
 
@@ -95,25 +95,4 @@ export function startZipUpload(options: {
     },
     fail,
   };
-}
-
-/**
- * Aborts multipart uploads to `key` left by a worker that died mid-upload (SIGKILL gives it no
- * chance to clean up). Call only while holding the tenant-hour's lock, so no live upload is hit.
- * Stores without ListMultipartUploads (s3rver) answer NotImplemented: there is nothing to do then.
- */
-export async function abortStaleUploads(s3: S3Client, bucket: string, key: string): Promise<number> {
-  let aborted = 0;
-  try {
-    const listing = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
-    for (const stale of listing.Uploads ?? []) {
-      if (stale.Key !== key || !stale.UploadId) continue;
-      await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: stale.UploadId }));
-      aborted++;
-    }
-  } catch (error) {
-    const name = (error as { name?: string }).name;
-    if (name !== 'NotImplemented' && name !== 'MethodNotAllowed') throw error;
-  }
-  return aborted;
 }

@@ -2,14 +2,15 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { findArchiveRow, insertArchiveRows } from '@dcar/archives/test-fixtures';
 import { archiveKey, parseUtcDay, type ArchiveMetadata } from '@dcar/domain';
 import { createS3Client, loadConfig, type ArchiveHourJobData } from '@dcar/platform';
 import { createTestEnvironment, type TestEnvironment } from '@dcar/testing';
 import { startS3FaultProxy } from '@dcar/testing/s3-fault-proxy';
 import { seedConversationAudio, type SeedRow, type SeededRow } from '@dcar/testing/seed';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidJobError } from '../src/processor.js';
-import { objectExists, probe, processorFor, readZipObject, sha256 } from './helpers.js';
+import { InvalidJobError } from '../src/archive-tenant-hour.js';
+import { objectExists, probe, archiverFor, readZipObject, sha256 } from './helpers.js';
 
 const DAY = parseUtcDay('2025-12-12')!;
 const TENANT = 'tenant-acme';
@@ -31,7 +32,9 @@ function job(hour: number, overrides: Partial<ArchiveHourJobData> = {}): Archive
 }
 
 async function archiveRow(tenantId: string, hour: number) {
-  return env.knex('hourly_archives').where({ tenant_id: tenantId, utc_day: DAY, hour }).first();
+  const row = await findArchiveRow(env.knex, { tenantId, utcDay: DAY, hour });
+  if (!row) throw new Error(`no archive row for ${tenantId} hour ${hour}`);
+  return row;
 }
 
 async function seed(tenantId: string, rows: SeedRow[]): Promise<SeededRow[]> {
@@ -68,9 +71,9 @@ describe('an hour of mixed sources', () => {
   });
 
   it('gives a ZIP whose entries, order, metadata and audio are exactly as the contract says', async () => {
-    const { processor, registry } = processorFor(env);
+    const { archiveTenantHour, registry } = archiverFor(env);
     const before = Date.now();
-    const summary = await processor(job(14), { jobId: 'job-14', signal: new AbortController().signal });
+    const summary = await archiveTenantHour(job(14), { jobId: 'job-14', signal: new AbortController().signal });
     const key = archiveKey(TENANT, DAY, 14);
     expect(key).toBe('tenant-acme/daily-conversation-audio-recordings/2025/12/12/14.zip');
     expect(summary).toMatchObject({ outcome: 'available', objectKey: key, fileCount: 11, sessionCount: 3, files: { converted: 8, missing: 1, unconvertible: 2 } });
@@ -183,13 +186,13 @@ describe('an hour of mixed sources', () => {
   });
 
   it('keeps the 13:59:59.999 recording in hour 13 and never mixes tenants', async () => {
-    const { processor } = processorFor(env);
-    await processor(job(13), { jobId: 'job-13', signal: new AbortController().signal });
+    const { archiveTenantHour } = archiverFor(env);
+    await archiveTenantHour(job(13), { jobId: 'job-13', signal: new AbortController().signal });
     const thirteen = await readZipObject(env.s3, env.config.s3.archiveBucket, archiveKey(TENANT, DAY, 13));
     directories.push(thirteen.directory);
     expect(thirteen.entries.map((e) => e.name)).toEqual(['conv-a/session-1/message_9_user_audio.opus', 'metadata.json']);
 
-    await processor(job(14, { tenantId: OTHER_TENANT }), { jobId: 'job-other', signal: new AbortController().signal });
+    await archiveTenantHour(job(14, { tenantId: OTHER_TENANT }), { jobId: 'job-other', signal: new AbortController().signal });
     const other = await readZipObject(env.s3, env.config.s3.archiveBucket, archiveKey(OTHER_TENANT, DAY, 14));
     directories.push(other.directory);
     expect(other.entries.map((e) => e.name)).toEqual(['conv-a/session-1/message_10_agent_tts.opus', 'conv-z/session-z/message_99_agent_tts.opus', 'metadata.json']);
@@ -201,12 +204,12 @@ describe('an hour of mixed sources', () => {
   it('does no work again for an available hour unless forced, and a forced run replaces the archive', async () => {
     const key = archiveKey(TENANT, DAY, 14);
     const first = await archiveRow(TENANT, 14);
-    const { processor } = processorFor(env, { now: () => new Date('2025-12-13T03:00:00.400Z') });
-    const skipped = await processor(job(14, { runId: 'run-2' }), { jobId: 'job-skip', signal: new AbortController().signal });
+    const { archiveTenantHour } = archiverFor(env, { now: () => new Date('2025-12-13T03:00:00.400Z') });
+    const skipped = await archiveTenantHour(job(14, { runId: 'run-2' }), { jobId: 'job-skip', signal: new AbortController().signal });
     expect(skipped).toEqual({ outcome: 'skipped', status: 'available' });
     expect(await archiveRow(TENANT, 14)).toEqual(first);
 
-    const forced = await processor(job(14, { runId: 'run-3', force: true }), { jobId: 'job-force', signal: new AbortController().signal });
+    const forced = await archiveTenantHour(job(14, { runId: 'run-3', force: true }), { jobId: 'job-force', signal: new AbortController().signal });
     expect(forced).toMatchObject({ outcome: 'available', fileCount: 11 });
     const again = await readZipObject(env.s3, env.config.s3.archiveBucket, key);
     directories.push(again.directory);
@@ -220,10 +223,10 @@ describe('two runs of one hour at once', () => {
   it('queue up on the hour lock, so the row always describes the object in the store', async () => {
     const hour = 14;
     const before = await archiveRow(TENANT, hour);
-    const { processor } = processorFor(env);
+    const { archiveTenantHour } = archiverFor(env);
     const [first, second] = await Promise.all([
-      processor(job(hour, { runId: 'run-a', force: true }), { jobId: 'job-a', signal: new AbortController().signal }),
-      processor(job(hour, { runId: 'run-b', force: true }), { jobId: 'job-b', signal: new AbortController().signal }),
+      archiveTenantHour(job(hour, { runId: 'run-a', force: true }), { jobId: 'job-a', signal: new AbortController().signal }),
+      archiveTenantHour(job(hour, { runId: 'run-b', force: true }), { jobId: 'job-b', signal: new AbortController().signal }),
     ]);
     expect([first.outcome, second.outcome]).toEqual(['available', 'available']);
     const stored = await readZipObject(env.s3, env.config.s3.archiveBucket, archiveKey(TENANT, DAY, hour));
@@ -233,9 +236,9 @@ describe('two runs of one hour at once', () => {
   });
 
   it('refuses a payload that is not an ArchiveHourJobData', async () => {
-    const { processor } = processorFor(env);
-    await expect(processor(job(24), { jobId: 'bad', signal: new AbortController().signal })).rejects.toThrow(InvalidJobError);
-    await expect(processor(job(1, { utcDay: '2025-02-30' }), { jobId: 'bad', signal: new AbortController().signal })).rejects.toThrow(InvalidJobError);
+    const { archiveTenantHour } = archiverFor(env);
+    await expect(archiveTenantHour(job(24), { jobId: 'bad', signal: new AbortController().signal })).rejects.toThrow(InvalidJobError);
+    await expect(archiveTenantHour(job(1, { utcDay: '2025-02-30' }), { jobId: 'bad', signal: new AbortController().signal })).rejects.toThrow(InvalidJobError);
   });
 });
 
@@ -243,9 +246,9 @@ describe('an hour without recordings', () => {
   it('records no_data, uploads nothing and removes an archive left from an earlier generation', async () => {
     const key = archiveKey(TENANT, DAY, 3);
     await env.s3.send(new PutObjectCommand({ Bucket: env.config.s3.archiveBucket, Key: key, Body: Buffer.from('old archive') }));
-    await env.knex('hourly_archives').insert({ tenant_id: TENANT, utc_day: DAY, hour: 3, status: 'pending' });
-    const { processor } = processorFor(env);
-    const summary = await processor(job(3), { jobId: 'job-3', signal: new AbortController().signal });
+    await insertArchiveRows(env.knex, [{ tenant_id: TENANT, utc_day: DAY, hour: 3, status: 'pending' }]);
+    const { archiveTenantHour } = archiverFor(env);
+    const summary = await archiveTenantHour(job(3), { jobId: 'job-3', signal: new AbortController().signal });
     expect(summary).toEqual({ outcome: 'no_data' });
     expect(await objectExists(env.s3, env.config.s3.archiveBucket, key)).toBe(false);
     expect(await archiveRow(TENANT, 3)).toMatchObject({ status: 'no_data', object_key: null, file_count: 0, session_count: 0, size_bytes: 0, attempts: 1, last_run_id: 'run-1' });
@@ -256,12 +259,12 @@ describe('a store that fails', () => {
   it('fails the job, leaves no object and keeps an available archive available', async () => {
     const hour = 20;
     await seed(TENANT, [{ externalConversationId: 'conv-f', sessionId: 's', messageId: 1, type: 'agent_tts', recordedAt: at('20:10:00'), format: 'wav_pcm', seconds: 2 }]);
-    await env.knex('hourly_archives').insert({
+    await insertArchiveRows(env.knex, [{
       tenant_id: TENANT, utc_day: DAY, hour, status: 'available', object_key: 'earlier', sha256: 'abc', size_bytes: 10, file_count: 1, session_count: 1, attempts: 1,
-    });
+    }]);
     // A source bucket that does not exist is an error of the store, not a missing file.
-    const { processor } = processorFor(env, { buckets: { source: 'no-such-source-bucket', archive: env.config.s3.archiveBucket } });
-    await expect(processor(job(hour, { force: true }), { jobId: 'job-f', signal: new AbortController().signal })).rejects.toThrow();
+    const { archiveTenantHour } = archiverFor(env, { buckets: { source: 'no-such-source-bucket', archive: env.config.s3.archiveBucket } });
+    await expect(archiveTenantHour(job(hour, { force: true }), { jobId: 'job-f', signal: new AbortController().signal })).rejects.toThrow();
     expect(await objectExists(env.s3, env.config.s3.archiveBucket, archiveKey(TENANT, DAY, hour))).toBe(false);
     const row = await archiveRow(TENANT, hour);
     expect(row).toMatchObject({ status: 'available', object_key: 'earlier', attempts: 2 });
@@ -269,7 +272,7 @@ describe('a store that fails', () => {
 
     // An unreachable store: the network error fails the job too.
     const unreachable = createS3Client(loadConfig({ ...env.env, S3_ENDPOINT: 'http://127.0.0.1:9' }).s3);
-    const { processor: cutOff } = processorFor(env, { s3: unreachable });
+    const { archiveTenantHour: cutOff } = archiverFor(env, { s3: unreachable });
     await expect(cutOff(job(hour, { force: true }), { jobId: 'job-g', signal: new AbortController().signal })).rejects.toThrow();
     unreachable.destroy();
     expect(await archiveRow(TENANT, hour)).toMatchObject({ status: 'available', attempts: 3 });
@@ -296,9 +299,9 @@ describe('a source store that fails in the middle of an hour', () => {
     const throughProxy = createS3Client(loadConfig({ ...env.env, S3_ENDPOINT: proxy.endpoint }).s3);
     const spool = await mkdtemp(join(tmpdir(), 'dcar-spool-test-'));
     directories.push(spool);
-    const { processor } = processorFor(env, { s3: throughProxy, tempDirectory: spool, partSizeBytes: 5 * 1024 * 1024 });
+    const { archiveTenantHour } = archiverFor(env, { s3: throughProxy, tempDirectory: spool, partSizeBytes: 5 * 1024 * 1024 });
     try {
-      await expect(processor(job(hour), { jobId: 'job-21', signal: new AbortController().signal })).rejects.toThrow();
+      await expect(archiveTenantHour(job(hour), { jobId: 'job-21', signal: new AbortController().signal })).rejects.toThrow();
     } finally {
       throughProxy.destroy();
       await proxy.close();
@@ -325,8 +328,8 @@ describe('an hour of 1,000 short clips', () => {
       seed: (i % 3) + 1,
     }));
     await seed(TENANT, rows);
-    const { processor, metrics } = processorFor(env);
-    const summary = await processor(job(hour), { jobId: 'job-1000', signal: new AbortController().signal });
+    const { archiveTenantHour, metrics } = archiverFor(env);
+    const summary = await archiveTenantHour(job(hour), { jobId: 'job-1000', signal: new AbortController().signal });
     expect(summary).toMatchObject({ outcome: 'available', fileCount: 1000, sessionCount: 100, files: { converted: 1000, missing: 0, unconvertible: 0 } });
     const { entries, directory } = await readZipObject(env.s3, env.config.s3.archiveBucket, archiveKey(TENANT, DAY, hour));
     directories.push(directory);

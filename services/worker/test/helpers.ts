@@ -9,15 +9,15 @@ import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/cli
 import { createLogger } from '@dcar/platform';
 import { Registry } from 'prom-client';
 import { createWorkerMetrics } from '../src/metrics.js';
-import { createArchiveHourProcessor, type ArchiveHourDeps } from '../src/processor.js';
+import { createTenantHourArchiver, type TenantHourArchiverDeps } from '../src/archive-tenant-hour.js';
 import { createTranscoder } from '../src/transcoder.js';
 import type { TestEnvironment } from '@dcar/testing';
 import { probeAudioFile, readZipFile, type ProbedAudio, type ZipEntry } from '@dcar/testing/archive';
 
-export function processorFor(env: TestEnvironment, overrides: Partial<ArchiveHourDeps> = {}) {
+export function archiverFor(env: TestEnvironment, overrides: Partial<TenantHourArchiverDeps> = {}) {
   const registry = new Registry();
   const metrics = createWorkerMetrics(registry);
-  const processor = createArchiveHourProcessor({
+  const archiveTenantHour = createTenantHourArchiver({
     db: env.knex,
     s3: env.s3,
     buckets: { source: env.config.s3.sourceBucket, archive: env.config.s3.archiveBucket },
@@ -29,7 +29,7 @@ export function processorFor(env: TestEnvironment, overrides: Partial<ArchiveHou
     transcodeConcurrency: 2,
     ...overrides,
   });
-  return { processor, registry, metrics };
+  return { archiveTenantHour, registry, metrics };
 }
 
 export async function objectExists(s3: S3Client, bucket: string, key: string): Promise<boolean> {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { findArchiveRow } from '@dcar/archives/test-fixtures';
 import { archiveKey, parseUtcDay } from '@dcar/domain';
 import { archiveHourJobId, createRedisConnection, QueueNames, type ArchiveHourJobData } from '@dcar/platform';
 import { createTestEnvironment, waitFor, type TestEnvironment } from '@dcar/testing';
@@ -54,7 +55,7 @@ function startWorker(): RunningWorker {
 
 const logged = (worker: RunningWorker, msg: string) => () => (worker.logs.some((line) => line.msg === msg) ? true : undefined);
 
-function speechHour(hour: number, clips: number): SeedRow[] {
+function speechHour(hour: number, clips: number, seconds = 30): SeedRow[] {
   return Array.from({ length: clips }, (_, i) => ({
     externalConversationId: 'conv-speech',
     sessionId: 'session-1',
@@ -63,7 +64,7 @@ function speechHour(hour: number, clips: number): SeedRow[] {
     recordedAt: new Date(Date.parse(`${DAY}T${String(hour).padStart(2, '0')}:10:00Z`) + i * 1000),
     format: 'wav_pcm' as const,
     sampleRate: 16000,
-    seconds: 30,
+    seconds,
     seed: 1,
   }));
 }
@@ -76,7 +77,7 @@ async function enqueue(hour: number): Promise<string> {
 }
 
 async function archiveStatus(hour: number): Promise<string | undefined> {
-  const row = await env.knex('hourly_archives').where({ tenant_id: TENANT, utc_day: DAY, hour }).first();
+  const row = await findArchiveRow(env.knex, { tenantId: TENANT, utcDay: DAY, hour });
   return row?.status as string | undefined;
 }
 
@@ -112,7 +113,8 @@ beforeAll(async () => {
       })),
       ...speechHour(10, 40),
       ...speechHour(11, 40),
-      ...speechHour(12, 4),
+      // Short enough to finish within the 1 s grace period even on a busy machine.
+      ...speechHour(12, 2, 3),
     ],
   });
 });
@@ -167,7 +169,7 @@ describe('worker processes', () => {
     startWorker();
     await waitFor(async () => ((await archiveStatus(11)) === 'available' ? true : undefined), { timeoutMs: 60_000, intervalMs: 250, what: 'the handed-back job to complete' });
     expect(await (await queue.getJob(jobId))?.getState()).toBe('completed');
-    const row = await env.knex('hourly_archives').where({ tenant_id: TENANT, utc_day: DAY, hour: 11 }).first();
+    const row = await findArchiveRow(env.knex, { tenantId: TENANT, utcDay: DAY, hour: 11 });
     // The interrupted run was not an attempt that failed.
     expect(row).toMatchObject({ status: 'available', attempts: 1, last_error: null, file_count: 40 });
   }, 120_000);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ContractError, ContractMessages, Scopes, isValidTenantId } from '@dcar/domain';
+import { ContractMessages, Scopes, UserFacingError, isValidTenantId } from '@dcar/domain';
 import type { Config } from '@dcar/platform';
 import fastifyJwt from '@fastify/jwt';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -30,8 +30,8 @@ export function signingKeyId(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex').slice(0, 16);
 }
 
-function unauthorized(): ContractError {
-  return new ContractError(401, ContractMessages.unauthorized);
+function unauthorized(): UserFacingError {
+  return new UserFacingError(401, ContractMessages.unauthorized);
 }
 
 type TokenOrHeader = { header: { alg?: unknown; kid?: unknown }; payload: { iss?: unknown } } | { alg?: unknown; kid?: unknown };
@@ -101,7 +101,7 @@ export function principalFromClaims(claims: Record<string, unknown>, auth: Confi
   return null;
 }
 
-/** Verifies the request's bearer token: the Principal, or a 401 ContractError. */
+/** Verifies the request's bearer token: the Principal, or a 401 UserFacingError. */
 export async function authenticate(request: FastifyRequest, auth: Config['auth']): Promise<Principal> {
   let claims: Record<string, unknown>;
   try {

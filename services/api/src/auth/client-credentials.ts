@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Scopes } from '@dcar/domain';
-import { findApiClient, hashSecret, verifySecret, type Config, type Knex } from '@dcar/platform';
+import { findApiClient } from '@dcar/host';
+import { hashSecret, verifySecret, type Config, type Knex } from '@dcar/platform';
 
 /** An OAuth2 error (RFC 6749 §5.2): the body is `{"error": code}`. */
 export class OAuthError extends Error {

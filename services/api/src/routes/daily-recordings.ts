@@ -1,58 +1,44 @@
+import { findDayArchives, type HourArchive } from '@dcar/archives';
+import { DailyRecordings, DailyRecordingsParams, ErrorBody } from '@dcar/api-schemas';
 import {
-  ContractError,
   ContractMessages,
   Scopes,
+  UserFacingError,
+  dayGeneratedAt,
   isBeyondRetention,
   isFutureUtcDay,
   parseUtcDay,
-  type UtcDay,
 } from '@dcar/domain';
+import { findTenantAccess } from '@dcar/host';
 import type { Config, Knex } from '@dcar/platform';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
-import { Type } from 'typebox';
 import type { AccessAuditWriter } from '../audit.js';
 import { authenticate, type Principal } from '../auth/access-tokens.js';
-import { buildDailyReport, dayGeneratedAt, type HourlyArchiveRow } from '../daily-report.js';
+import { buildDailyReport } from '../daily-report.js';
 import { dailyRecordingOutcome, type ApiMetrics } from '../metrics.js';
 import type { Presigner } from '../presign.js';
 
 export const DAILY_RECORDINGS_PATH = '/api/external/conversations/daily-audio-recordings/:utcDay';
 
-const Link = Type.Object({
-  hour: Type.String({ description: '"00" to "23"' }),
-  url: Type.Union([Type.String(), Type.Null()], { description: 'Presigned GET of the hour’s ZIP, valid 24 hours; null unless available' }),
-  sessionCount: Type.Integer(),
-  fileCount: Type.Integer(),
-  sizeBytes: Type.Integer(),
-  status: Type.Union([Type.Literal('available'), Type.Literal('no_data'), Type.Literal('pending'), Type.Literal('failed')]),
-});
-
-const DailyRecordings = Type.Object({
-  date: Type.String(),
-  totalSessions: Type.Integer(),
-  totalFiles: Type.Integer(),
-  totalSizeBytes: Type.Integer(),
-  generatedAt: Type.Union([Type.String(), Type.Null()]),
-  retentionDays: Type.Integer(),
-  expiresAt: Type.Union([Type.String(), Type.Null()]),
-  links: Type.Array(Link, { minItems: 24, maxItems: 24 }),
-});
-
-const ErrorBody = Type.Object({ error: Type.String() });
-
 /** What the checks before the rate limit established; the handler reads it. */
-interface TenantAccess {
-  principal: Principal;
+interface AuthorizedTenant {
   tenantId: string;
+  clientId: string;
   retentionDays: number;
-  rows: HourlyArchiveRow[];
+  hours: HourArchive[];
 }
 
-const accessByRequest = new WeakMap<FastifyRequest, TenantAccess>();
-const principalByRequest = new WeakMap<FastifyRequest, Principal>();
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The verified caller of a daily-recordings request, once its token is checked; null before. */
+    dailyRecordingsPrincipal: Principal | null;
+    /** Set when token, scope and feature checks passed: the tenant the request may read. */
+    authorizedTenant: AuthorizedTenant | null;
+  }
+}
 
 export interface DailyRecordingsDeps {
   db: Knex;
@@ -67,48 +53,28 @@ export interface DailyRecordingsDeps {
   rateLimitNamespace: string;
 }
 
-interface AccessRow {
-  enabled: boolean | null;
-  retention_days: number | null;
-  client_tenant_id: string | null;
-  archives: Array<Omit<HourlyArchiveRow, 'generated_at'> & { generated_at: string | null }>;
-}
-
 /**
- * In one round trip: the tenant's feature settings; for an application's own token, whether that
- * application still exists unrevoked for the token's tenant; and, when the day is a real date, the
- * day's archive rows. The rows are only read here, ahead of the limit: nothing of them is shown
+ * Token (401), scope (403), feature (403): in the contract's order, before the rate limit counts
+ * anything. Two queries at once: the tenant's settings with, for an application's own token, whether
+ * that application still exists unrevoked for the token's tenant; and, when the day is a real date,
+ * the day's archive rows. The rows are only read here, ahead of the limit: nothing of them is shown
  * unless every check passes.
  */
-async function loadAccess(db: Knex, principal: Principal, day: UtcDay | null): Promise<AccessRow> {
-  const { rows } = (await db.raw(
-    `select
-       (select daily_audio_recordings_enabled from tenant_feature_settings where tenant_id = :tenant) as enabled,
-       (select retention_days from tenant_feature_settings where tenant_id = :tenant) as retention_days,
-       (select tenant_id from api_clients where client_id = :client and revoked_at is null) as client_tenant_id,
-       (select coalesce(json_agg(json_build_object(
-           'hour', hour, 'status', status, 'session_count', session_count, 'file_count', file_count,
-           'size_bytes', size_bytes, 'object_key', object_key, 'generated_at', generated_at)), '[]'::json)
-          from hourly_archives where tenant_id = :tenant and utc_day = :day::date) as archives`,
-    { tenant: principal.tenantId ?? '', client: principal.issuer === 'own' ? principal.clientId : '', day },
-  )) as { rows: AccessRow[] };
-  return rows[0] ?? { enabled: null, retention_days: null, client_tenant_id: null, archives: [] };
-}
-
-/** Token (401), scope (403), feature (403): in the contract's order, before the rate limit counts anything. */
 async function authorizeTenant(deps: DailyRecordingsDeps, request: FastifyRequest): Promise<void> {
   const principal = await authenticate(request, deps.auth);
-  principalByRequest.set(request, principal);
+  request.dailyRecordingsPrincipal = principal;
   const day = parseUtcDay((request.params as { utcDay: string }).utcDay);
-  const access = await loadAccess(deps.db, principal, day);
+  const [access, hours] = await Promise.all([
+    findTenantAccess(deps.db, { tenantId: principal.tenantId ?? '', clientId: principal.issuer === 'own' ? principal.clientId : null }),
+    day && principal.tenantId !== null ? findDayArchives(deps.db, principal.tenantId, day) : [],
+  ]);
   // An application's token dies with the application: revoked (or moved) clients are refused like a bad token.
-  if (principal.issuer === 'own' && principal.tenantId !== null && access.client_tenant_id !== principal.tenantId) {
-    throw new ContractError(401, ContractMessages.unauthorized);
+  if (principal.issuer === 'own' && principal.tenantId !== null && access.clientTenantId !== principal.tenantId) {
+    throw new UserFacingError(401, ContractMessages.unauthorized);
   }
-  if (!principal.scopes.has(Scopes.external) || principal.tenantId === null) throw new ContractError(403, ContractMessages.missingScope);
-  if (!access.enabled || access.retention_days === null) throw new ContractError(403, ContractMessages.featureDisabled);
-  const rows = access.archives.map((row) => ({ ...row, generated_at: row.generated_at ? new Date(row.generated_at) : null }));
-  accessByRequest.set(request, { principal, tenantId: principal.tenantId, retentionDays: access.retention_days, rows });
+  if (!principal.scopes.has(Scopes.external) || principal.tenantId === null) throw new UserFacingError(403, ContractMessages.missingScope);
+  if (!access.feature?.enabled) throw new UserFacingError(403, ContractMessages.featureDisabled);
+  request.authorizedTenant = { tenantId: principal.tenantId, clientId: principal.clientId, retentionDays: access.feature.retentionDays, hours };
 }
 
 /**
@@ -116,7 +82,7 @@ async function authorizeTenant(deps: DailyRecordingsDeps, request: FastifyReques
  * written, links are not handed out (a 500 instead), so no download goes unaccounted for.
  */
 async function recordAccess(audit: AccessAuditWriter, request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
-  const principal = principalByRequest.get(request);
+  const principal = request.dailyRecordingsPrincipal;
   const utcDay = (request.params as { utcDay?: unknown } | undefined)?.utcDay;
   try {
     await audit.record({
@@ -138,6 +104,8 @@ async function recordAccess(audit: AccessAuditWriter, request: FastifyRequest, r
 
 /** `GET /api/external/conversations/daily-audio-recordings/{utcDay}` (CONTRACT §4.2). */
 export async function registerDailyRecordingsRoute(app: FastifyInstance, deps: DailyRecordingsDeps): Promise<void> {
+  app.decorateRequest('dailyRecordingsPrincipal', null);
+  app.decorateRequest('authorizedTenant', null);
   // The limit is per tenant, in Redis, shared by all replicas. It runs as the route's preHandler,
   // after the onRequest checks, so refused tokens and disabled tenants never use up a tenant's quota.
   await app.register(fastifyRateLimit, {
@@ -147,9 +115,9 @@ export async function registerDailyRecordingsRoute(app: FastifyInstance, deps: D
     redis: deps.redis,
     nameSpace: deps.rateLimitNamespace,
     skipOnError: false,
-    keyGenerator: (request) => accessByRequest.get(request)?.tenantId ?? '',
+    keyGenerator: (request) => request.authorizedTenant?.tenantId ?? '',
     // Thrown by the plugin and rendered by the error handler, which answers exactly `{ "error": ... }`.
-    errorResponseBuilder: () => new ContractError(429, ContractMessages.rateLimited),
+    errorResponseBuilder: () => new UserFacingError(429, ContractMessages.rateLimited),
   });
   const rateLimit = app.rateLimit();
 
@@ -161,7 +129,7 @@ export async function registerDailyRecordingsRoute(app: FastifyInstance, deps: D
         summary: 'The 24 hourly archives of a UTC day, with presigned download URLs',
         security: [{ bearerAuth: [] }],
         // Only a string here: the date is checked in the handler, after token, scope, feature and limit.
-        params: Type.Object({ utcDay: Type.String({ description: 'UTC day, YYYY-MM-DD' }) }),
+        params: DailyRecordingsParams,
         response: { 200: DailyRecordings, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 429: ErrorBody, 500: ErrorBody },
       },
       onRequest: async (request) => authorizeTenant(deps, request),
@@ -172,25 +140,25 @@ export async function registerDailyRecordingsRoute(app: FastifyInstance, deps: D
       },
     },
     async (request) => {
-      const access = accessByRequest.get(request);
-      if (!access) throw new Error('daily recordings handler reached without an authorized tenant');
+      const tenant = request.authorizedTenant;
+      if (!tenant) throw new Error('daily recordings handler reached without an authorized tenant');
       const now = deps.now();
       const day = parseUtcDay(request.params.utcDay);
-      if (!day) throw new ContractError(400, ContractMessages.invalidDay);
-      if (isFutureUtcDay(day, now)) throw new ContractError(400, ContractMessages.futureDay);
+      if (!day) throw new UserFacingError(400, ContractMessages.invalidDay);
+      if (isFutureUtcDay(day, now)) throw new UserFacingError(400, ContractMessages.futureDay);
 
-      const { rows } = access;
-      const expired = rows.some((row) => row.status === 'expired');
-      if (expired || isBeyondRetention({ day, generatedAt: dayGeneratedAt(rows), retentionDays: access.retentionDays, now })) {
-        throw new ContractError(404, ContractMessages.beyondRetention);
+      const { hours } = tenant;
+      const expired = hours.some((hour) => hour.status === 'expired');
+      if (expired || isBeyondRetention({ day, generatedAt: dayGeneratedAt(hours), retentionDays: tenant.retentionDays, now })) {
+        throw new UserFacingError(404, ContractMessages.beyondRetention);
       }
 
-      const log = request.log.child({ tenantId: access.tenantId, utcDay: day, clientId: access.principal.clientId });
+      const log = request.log.child({ tenantId: tenant.tenantId, utcDay: day, clientId: tenant.clientId });
       const report = buildDailyReport({
-        tenantId: access.tenantId,
+        tenantId: tenant.tenantId,
         day,
-        rows,
-        retentionDays: access.retentionDays,
+        hours,
+        retentionDays: tenant.retentionDays,
         sign: (key) => deps.presigner.presignGet(key, now),
         onKeyMismatch: (hour, storedKey) => log.error({ hour, storedKey }, 'archive row points at a key outside the tenant’s own: not signed'),
       });

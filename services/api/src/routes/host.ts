@@ -1,4 +1,19 @@
-import { ContractError, Scopes, TENANT_ID_PATTERN } from '@dcar/domain';
+import {
+  Application,
+  ApplicationParams,
+  CreateApplicationBody,
+  CreatedApplication,
+  ErrorBody,
+  FeatureBody,
+  PutTenantBody,
+  RunParams,
+  RunReport,
+  StartRunBody,
+  StartedRun,
+  Tenant,
+  TenantParams,
+} from '@dcar/api-schemas';
+import { Scopes, UserFacingError } from '@dcar/domain';
 import {
   createApplication,
   getTenant,
@@ -7,11 +22,9 @@ import {
   putTenant,
   revokeApplication,
   setDailyAudioFeature,
-  type Config,
-  type Knex,
-  type Logger,
-} from '@dcar/platform';
-import { getRunReport, RunRequestError, startRun, type RunQueues } from '@dcar/runs';
+} from '@dcar/host';
+import type { Config, Knex, Logger } from '@dcar/platform';
+import { getRunReport, startRun, type RunQueues } from '@dcar/runs';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
@@ -19,61 +32,7 @@ import { authenticate } from '../auth/access-tokens.js';
 
 export const MISSING_HOST_SCOPE = "The access token does not grant the 'host_admin' scope.";
 
-const ErrorBody = Type.Object({ error: Type.String() });
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody };
-
-const TenantId = Type.String({ pattern: TENANT_ID_PATTERN, description: 'Letters, digits, "-" and "_", 1-64' });
-const TenantParams = Type.Object({ tenantId: TenantId });
-
-const Tenant = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  dailyAudioRecordings: Type.Object({ enabled: Type.Boolean(), retentionDays: Type.Integer() }),
-  createdAt: Type.String(),
-  updatedAt: Type.String(),
-});
-
-const Application = Type.Object({
-  clientId: Type.String(),
-  tenantId: Type.String(),
-  name: Type.String(),
-  scopes: Type.Array(Type.String()),
-  createdAt: Type.String(),
-  revokedAt: Type.Union([Type.String(), Type.Null()]),
-});
-
-const RunHour = Type.Object({
-  tenantId: Type.String(),
-  hour: Type.String(),
-  status: Type.String(),
-  attempts: Type.Integer(),
-  lastError: Type.Union([Type.String(), Type.Null()]),
-});
-
-const RunReportBody = Type.Object({
-  runId: Type.String(),
-  utcDay: Type.String(),
-  trigger: Type.String(),
-  force: Type.Boolean(),
-  state: Type.String(),
-  round: Type.Integer(),
-  startedAt: Type.String(),
-  finishedAt: Type.Union([Type.String(), Type.Null()]),
-  tenantCount: Type.Integer(),
-  jobCount: Type.Integer(),
-  counts: Type.Record(Type.String(), Type.Integer()),
-  rounds: Type.Array(
-    Type.Object({
-      round: Type.Integer(),
-      jobs: Type.Union([Type.Integer(), Type.Null()]),
-      failed: Type.Union([Type.Integer(), Type.Null()]),
-      startedAt: Type.String(),
-      finishedAt: Type.Union([Type.String(), Type.Null()]),
-    }),
-  ),
-  failedHours: Type.Array(Type.Object({ tenantId: Type.String(), hour: Type.String(), error: Type.String() })),
-  hours: Type.Array(RunHour),
-});
 
 export interface HostRoutesDeps {
   db: Knex;
@@ -86,13 +45,13 @@ export interface HostRoutesDeps {
 /** Host endpoints need a valid token (401) carrying host_admin (403). */
 export async function requireHostAdmin(auth: Config['auth'], request: FastifyRequest): Promise<void> {
   const principal = await authenticate(request, auth);
-  if (!principal.scopes.has(Scopes.hostAdmin)) throw new ContractError(403, MISSING_HOST_SCOPE);
+  if (!principal.scopes.has(Scopes.hostAdmin)) throw new UserFacingError(403, MISSING_HOST_SCOPE);
 }
 
 /**
  * CONTRACT §4.3: tenants, the feature, applications and runs, calling the same functions as the
  * admin CLI. Bodies are validated by their schemas (400 naming the field); the operations' own rules
- * answer HostError/RunRequestError with their status.
+ * answer a UserFacingError with its status.
  */
 export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesDeps): Promise<void> {
   await app.register(async (scope) => {
@@ -107,7 +66,7 @@ export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesD
           ...common,
           summary: 'Create or update a tenant',
           params: TenantParams,
-          body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
+          body: PutTenantBody,
           response: { 200: Tenant, 201: Tenant, ...errors },
         },
       },
@@ -137,10 +96,7 @@ export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesD
           ...common,
           summary: 'Enable or disable daily audio recordings and set the retention',
           params: TenantParams,
-          body: Type.Object(
-            { enabled: Type.Boolean(), retentionDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 })) },
-            { additionalProperties: false },
-          ),
+          body: FeatureBody,
           response: { 200: Tenant, ...errors },
         },
       },
@@ -158,14 +114,8 @@ export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesD
           ...common,
           summary: 'Create an application (client credentials); the secret is shown only in this answer',
           params: TenantParams,
-          body: Type.Object(
-            {
-              name: Type.String({ minLength: 1, maxLength: 200 }),
-              scopes: Type.Optional(Type.Array(Type.Literal(Scopes.external), { minItems: 1, uniqueItems: true })),
-            },
-            { additionalProperties: false },
-          ),
-          response: { 201: Type.Object({ clientId: Type.String(), clientSecret: Type.String(), application: Application }), ...errors },
+          body: CreateApplicationBody,
+          response: { 201: CreatedApplication, ...errors },
         },
       },
       async (request, reply) => {
@@ -187,7 +137,7 @@ export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesD
         schema: {
           ...common,
           summary: 'Revoke an application: its tokens stop working at once',
-          params: Type.Object({ tenantId: TenantId, clientId: Type.String({ minLength: 1, maxLength: 100 }) }),
+          params: ApplicationParams,
           response: { 200: Application, ...errors },
         },
       },
@@ -204,15 +154,8 @@ export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesD
         schema: {
           ...common,
           summary: 'Generate (or with force regenerate) a past UTC day now',
-          body: Type.Object(
-            {
-              utcDay: Type.String({ description: 'YYYY-MM-DD' }),
-              tenantIds: Type.Optional(Type.Array(TenantId, { minItems: 1, maxItems: 10_000, uniqueItems: true })),
-              force: Type.Optional(Type.Boolean()),
-            },
-            { additionalProperties: false },
-          ),
-          response: { 202: Type.Object({ runId: Type.String(), created: Type.Boolean() }), ...errors },
+          body: StartRunBody,
+          response: { 202: StartedRun, ...errors },
         },
       },
       async (request, reply) => {
@@ -231,13 +174,13 @@ export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesD
         schema: {
           ...common,
           summary: 'A run: its state, rounds and every tenant-hour’s status',
-          params: Type.Object({ runId: Type.String({ minLength: 1, maxLength: 200 }) }),
-          response: { 200: RunReportBody, ...errors },
+          params: RunParams,
+          response: { 200: RunReport, ...errors },
         },
       },
       async (request) => {
         const report = await getRunReport(deps.db, request.params.runId);
-        if (!report) throw new RunRequestError(404, `run ${request.params.runId} not found`);
+        if (!report) throw new UserFacingError(404, `run ${request.params.runId} not found`);
         return report;
       },
     );

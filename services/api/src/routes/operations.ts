@@ -1,10 +1,10 @@
 import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Knex } from '@dcar/platform';
+import { Health, Readiness } from '@dcar/api-schemas';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { Type } from 'typebox';
 
 export interface OperationsDeps {
   db: Knex;
@@ -23,11 +23,6 @@ function withTimeout(probe: () => Promise<unknown>, timeoutMs: number): Promise<
   return Promise.race([probe(), timeout]).finally(() => clearTimeout(timer));
 }
 
-const Readiness = Type.Object({
-  status: Type.Union([Type.Literal('ready'), Type.Literal('unavailable')]),
-  checks: Type.Object({ postgres: Type.String(), redis: Type.String(), store: Type.String() }),
-});
-
 /** `/healthz` (the process answers), `/readyz` (its dependencies answer), `/metrics` (Prometheus). */
 export function registerOperationsRoutes(app: FastifyInstance, deps: OperationsDeps): void {
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -35,7 +30,7 @@ export function registerOperationsRoutes(app: FastifyInstance, deps: OperationsD
 
   api.get(
     '/healthz',
-    { schema: { tags: ['operations'], summary: 'The process is up', response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
+    { schema: { tags: ['operations'], summary: 'The process is up', response: { 200: Health } } },
     async () => ({ status: 'ok' as const }),
   );
 

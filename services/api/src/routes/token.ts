@@ -1,28 +1,9 @@
+import { OAuthErrorBody, TokenRequest, TokenResponse } from '@dcar/api-schemas';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config, Knex } from '@dcar/platform';
 import type { FastifyInstance } from 'fastify';
-import { Type } from 'typebox';
 import type { OwnTokenClaims } from '../auth/access-tokens.js';
 import { OAuthError, createClientAuthenticator, grantScopes, readClientCredentials } from '../auth/client-credentials.js';
-
-const TokenRequest = Type.Object(
-  {
-    grant_type: Type.Optional(Type.String({ description: 'Must be client_credentials.' })),
-    client_id: Type.Optional(Type.String()),
-    client_secret: Type.Optional(Type.String()),
-    scope: Type.Optional(Type.String({ description: 'Space-separated scopes; a subset of the client’s scopes.' })),
-  },
-  { additionalProperties: true },
-);
-
-const TokenResponse = Type.Object({
-  access_token: Type.String(),
-  token_type: Type.Literal('Bearer'),
-  expires_in: Type.Integer(),
-  scope: Type.String(),
-});
-
-const OAuthErrorBody = Type.Object({ error: Type.String() });
 
 /** `POST /connect/token`: OAuth2 client credentials grant (RFC 6749 §4.4), errors as §5.2. */
 export function registerTokenRoute(app: FastifyInstance, deps: { db: Knex; auth: Config['auth'] }): void {

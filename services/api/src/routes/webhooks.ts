@@ -1,4 +1,4 @@
-import { TENANT_ID_PATTERN } from '@dcar/domain';
+import { ErrorBody, PutWebhookAnswer, PutWebhookBody, TenantParams, Webhook, WebhookDelivery, WebhookWithSecret } from '@dcar/api-schemas';
 import type { Config, Knex, Logger } from '@dcar/platform';
 import {
   deleteWebhook,
@@ -16,35 +16,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { requireHostAdmin } from './host.js';
 
-const ErrorBody = Type.Object({ error: Type.String() });
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody };
-const TenantParams = Type.Object({ tenantId: Type.String({ pattern: TENANT_ID_PATTERN, description: 'Letters, digits, "-" and "_", 1-64' }) });
-
-const Webhook = Type.Object({
-  url: Type.String(),
-  enabled: Type.Boolean(),
-  createdAt: Type.String(),
-  updatedAt: Type.String(),
-});
-const WebhookWithSecret = Type.Object({
-  ...Webhook.properties,
-  secret: Type.String({ description: 'whsec_ + base64 of 32 random bytes; shown only here' }),
-});
-const WebhookPutAnswer = Type.Object({
-  ...Webhook.properties,
-  secret: Type.Optional(Type.String({ description: 'Only when this request created the webhook' })),
-});
-const Delivery = Type.Object({
-  eventId: Type.String(),
-  type: Type.String(),
-  state: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')]),
-  attempts: Type.Integer(),
-  lastStatusCode: Type.Union([Type.Integer(), Type.Null()]),
-  lastError: Type.Union([Type.String(), Type.Null()]),
-  createdAt: Type.String(),
-  deliveredAt: Type.Union([Type.String(), Type.Null()]),
-  failedAt: Type.Union([Type.String(), Type.Null()]),
-});
 
 /**
  * Fastify's default validation coerces types ("true" becomes true, 1 becomes "1") and silently drops
@@ -80,14 +52,8 @@ export async function registerWebhookRoutes(app: FastifyInstance, deps: WebhookR
           ...common,
           summary: 'Register or change the tenant’s webhook; the signing secret is shown only when the webhook is created',
           params: TenantParams,
-          body: Type.Object(
-            {
-              url: Type.String({ minLength: 1, maxLength: 2048, description: 'https:// URL whose host resolves to public addresses only' }),
-              enabled: Type.Optional(Type.Boolean({ default: true })),
-            },
-            { additionalProperties: false },
-          ),
-          response: { 200: WebhookPutAnswer, ...errors },
+          body: PutWebhookBody,
+          response: { 200: PutWebhookAnswer, ...errors },
         },
       },
       async (request) => putWebhook(registration, request.params.tenantId, request.body),
@@ -135,7 +101,7 @@ export async function registerWebhookRoutes(app: FastifyInstance, deps: WebhookR
           ...common,
           summary: 'The tenant’s last 100 webhook deliveries, newest first',
           params: TenantParams,
-          response: { 200: Type.Array(Delivery), ...errors },
+          response: { 200: Type.Array(WebhookDelivery), ...errors },
         },
       },
       async (request) => listWebhookDeliveries(deps.db, request.params.tenantId),

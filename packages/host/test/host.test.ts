@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UserFacingError } from '@dcar/domain';
+import { verifySecret } from '@dcar/platform';
+import { createTestDatabase } from '@dcar/testing';
 import {
-  HostError,
   createApplication,
   findApiClient,
   getTenant,
@@ -9,9 +11,7 @@ import {
   putTenant,
   revokeApplication,
   setDailyAudioFeature,
-  verifySecret,
 } from '../src/index.js';
-import { createTestDatabase } from '@dcar/testing';
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
 beforeAll(async () => {
@@ -47,7 +47,7 @@ describe('host operations', () => {
       });
     }
     await expect(setDailyAudioFeature(database.knex, 'nobody', { enabled: true })).rejects.toMatchObject({ statusCode: 404 });
-    await expect(getTenant(database.knex, 'bad/id')).rejects.toBeInstanceOf(HostError);
+    await expect(getTenant(database.knex, 'bad/id')).rejects.toBeInstanceOf(UserFacingError);
   });
 
   it('creates applications with hashed secrets, lists them without secrets, revokes them', async () => {

@@ -1,15 +1,15 @@
 import { rm } from 'node:fs/promises';
-import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { archiveKey, formatHour, isHour, parseUtcDay } from '@dcar/domain';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { findArchiveStatus, findHourFiles, lockHour, recordFailure, recordResult, type HourKey } from '@dcar/archives';
+import { archiveKey, formatHour, GENERATED_STATUSES, isHour, parseUtcDay } from '@dcar/domain';
 import type { ArchiveHourJobData, Knex, Logger } from '@dcar/platform';
 import { buildArchive, DEFAULT_BATCH_LIMITS, type BatchLimits } from './archive-builder.js';
-import { findArchiveStatus, findHourFiles, lockHour, recordFailure, recordResult, type HourKey } from './archive-store.js';
+import { archiveObject } from './archive-object.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { Transcoder } from './transcoder.js';
 import { createWorkDirectory } from './work-directories.js';
-import { abortStaleUploads } from './zip-upload.js';
 
-export interface ArchiveHourDeps {
+export interface TenantHourArchiverDeps {
   db: Knex;
   s3: S3Client;
   buckets: { source: string; archive: string };
@@ -25,7 +25,7 @@ export interface ArchiveHourDeps {
   partSizeBytes?: number;
 }
 
-export interface ArchiveHourContext {
+export interface TenantHourContext {
   jobId: string;
   /** Aborted when the process must stop: the job is then left for another worker, not failed. */
   signal: AbortSignal;
@@ -63,15 +63,16 @@ export function shortErrorMessage(error: unknown): string {
 }
 
 /**
- * The tenant-hour job (CONTRACT §3.2): archive every source file of the hour into one ZIP, or
- * record `no_data`, and record the outcome in `hourly_archives`. Holding the hour's advisory lock
+ * The tenant-hour's work (CONTRACT §3.2): archive every source file of the hour into one ZIP, or
+ * record `no_data`, and record the outcome with the hour's archive state. Holding the hour's lock
  * for the whole run makes concurrent runs of one hour queue up instead of racing on the object.
  */
-export function createArchiveHourProcessor(deps: ArchiveHourDeps) {
+export function createTenantHourArchiver(deps: TenantHourArchiverDeps) {
   const batchLimits = deps.batchLimits ?? DEFAULT_BATCH_LIMITS;
   const downloadConcurrency = deps.downloadConcurrency ?? Math.max(4, deps.transcodeConcurrency * 2);
+  const store = { s3: deps.s3, bucket: deps.buckets.archive, partSizeBytes: deps.partSizeBytes };
 
-  return async function processArchiveHour(data: ArchiveHourJobData, context: ArchiveHourContext): Promise<ArchiveHourSummary> {
+  return async function archiveTenantHour(data: ArchiveHourJobData, context: TenantHourContext): Promise<ArchiveHourSummary> {
     const key = hourKeyOf(data);
     const logger = deps.logger.child({
       tenantId: key.tenantId,
@@ -92,18 +93,17 @@ export function createArchiveHourProcessor(deps: ArchiveHourDeps) {
         await lockHour(trx, key);
         if (!data.force) {
           const status = await findArchiveStatus(trx, key);
-          if (status === 'available' || status === 'no_data') return { outcome: 'skipped', status };
+          if (status !== null && GENERATED_STATUSES.includes(status)) return { outcome: 'skipped', status };
         }
         const files = await findHourFiles(trx, key);
-        const objectKey = archiveKey(key.tenantId, key.utcDay, key.hour);
-        const staleUploads = await abortStaleUploads(deps.s3, deps.buckets.archive, objectKey);
+        const archive = archiveObject(store, archiveKey(key.tenantId, key.utcDay, key.hour));
+        const staleUploads = await archive.abortStaleUploads();
         if (staleUploads > 0) logger.info({ staleUploads }, 'aborted multipart uploads left by an interrupted run');
         // Whole seconds: the row's generated_at then equals metadata.json's generatedAt.
         const generatedAt = new Date(Math.floor(deps.now().getTime() / 1000) * 1000);
 
         if (files.length === 0) {
-          // An archive from an earlier generation must not outlive the row that says there is none.
-          await deps.s3.send(new DeleteObjectCommand({ Bucket: deps.buckets.archive, Key: objectKey }));
+          await archive.delete();
           await recordResult(trx, key, { status: 'no_data' }, { runId: data.runId, generatedAt });
           return { outcome: 'no_data' };
         }
@@ -114,8 +114,7 @@ export function createArchiveHourProcessor(deps: ArchiveHourDeps) {
             files,
             s3: deps.s3,
             sourceBucket: deps.buckets.source,
-            archiveBucket: deps.buckets.archive,
-            key: objectKey,
+            archive,
             transcoder: deps.transcoder,
             metrics: deps.metrics,
             logger,
@@ -123,7 +122,6 @@ export function createArchiveHourProcessor(deps: ArchiveHourDeps) {
             transcodeConcurrency: deps.transcodeConcurrency,
             downloadConcurrency,
             batchLimits,
-            ...(deps.partSizeBytes ? { partSizeBytes: deps.partSizeBytes } : {}),
             generatedAt,
             utcDay: key.utcDay,
             hour: key.hour,
@@ -131,9 +129,9 @@ export function createArchiveHourProcessor(deps: ArchiveHourDeps) {
           });
           const counts = { converted: 0, missing: 0, unconvertible: 0 };
           for (const file of built.files) counts[file.status]++;
-          const archive = { objectKey, sha256: built.sha256, sizeBytes: built.sizeBytes, fileCount: built.files.length, sessionCount: built.sessionCount };
-          await recordResult(trx, key, { status: 'available', ...archive }, { runId: data.runId, generatedAt });
-          return { outcome: 'available', ...archive, files: counts };
+          const result = { objectKey: archive.key, sha256: built.sha256, sizeBytes: built.sizeBytes, fileCount: built.files.length, sessionCount: built.sessionCount };
+          await recordResult(trx, key, { status: 'available', ...result }, { runId: data.runId, generatedAt });
+          return { outcome: 'available', ...result, files: counts };
         } finally {
           await rm(workDirectory, { recursive: true, force: true });
         }
@@ -158,4 +156,4 @@ export function createArchiveHourProcessor(deps: ArchiveHourDeps) {
   };
 }
 
-export type ArchiveHourProcessor = ReturnType<typeof createArchiveHourProcessor>;
+export type ArchiveTenantHour = ReturnType<typeof createTenantHourArchiver>;

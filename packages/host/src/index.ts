@@ -1,0 +1,3 @@
+export * from './tenants.js';
+export * from './applications.js';
+export * from './tenant-access.js';
