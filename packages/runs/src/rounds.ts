@@ -208,18 +208,22 @@ async function daySummaries(db: Knex, run: RunRow, tenantIds: string[]): Promise
 }
 
 /**
- * Sends day.completed to the tenants the run has finished with. Runs after the round's own work is
- * recorded, and never fails it: a problem is logged and archiving carries on. A retried step emits
- * again, which the events' idempotency keys turn into no-ops.
+ * Sends day.completed to the tenants the run has finished with after `round`: all the round's
+ * tenants after the run's last round, otherwise those without a failed hour in it (they have no
+ * further round). Runs after the round's own work is recorded and never fails it: a problem is
+ * logged and archiving carries on. A retried step emits again, which the events' idempotency keys
+ * turn into no-ops.
  */
-async function notifyDaysCompleted(deps: RunEngineDeps, run: RunRow, tenantIds: string[]): Promise<void> {
+async function notifyDaysCompleted(deps: RunEngineDeps, run: RunRow, round: number, lastRound: boolean): Promise<void> {
   const emitDeps = { db: deps.db, queue: deps.queues.webhookDelivery, logger: deps.logger, now: deps.now };
-  for (let start = 0; start < tenantIds.length; start += ENQUEUE_CHUNK_SIZE) {
-    try {
-      await emitDaysCompleted(emitDeps, await daySummaries(deps.db, run, tenantIds.slice(start, start + ENQUEUE_CHUNK_SIZE)));
-    } catch (error) {
-      deps.logger.error({ err: error, runId: run.id, utcDay: run.utc_day }, 'could not summarise finished tenants for day.completed');
+  try {
+    const retried = lastRound ? new Set<string>() : await tenantsWithFailures(deps.db, run.id, round);
+    const finished = (await tenantsOfRound(deps.db, run, round)).filter((tenantId) => !retried.has(tenantId));
+    for (let start = 0; start < finished.length; start += ENQUEUE_CHUNK_SIZE) {
+      await emitDaysCompleted(emitDeps, await daySummaries(deps.db, run, finished.slice(start, start + ENQUEUE_CHUNK_SIZE)));
     }
+  } catch (error) {
+    deps.logger.error({ err: error, runId: run.id, utcDay: run.utc_day, round }, 'could not find the tenants finished for day.completed');
   }
 }
 
@@ -254,9 +258,7 @@ export async function processRoundComplete(deps: RunEngineDeps, job: Job<Archive
   if (failed > 0 && round < MAX_ROUNDS) {
     log.warn({ jobs, failed }, 'round finished with failures; retrying them in the next round');
     await addRoundFlow(deps.queues, runId, round + 1);
-    // A tenant without a failed hour in this round has no further round: the run is done with it.
-    const retried = await tenantsWithFailures(deps.db, runId, round);
-    await notifyDaysCompleted(deps, run, (await tenantsOfRound(deps.db, run, round)).filter((tenantId) => !retried.has(tenantId)));
+    await notifyDaysCompleted(deps, run, round, false);
     return { failed, nextRound: round + 1 };
   }
 
@@ -268,6 +270,6 @@ export async function processRoundComplete(deps: RunEngineDeps, job: Job<Archive
     .where({ id: runId })
     .update({ state, counts: JSON.stringify(counts), finished_at: finishedAt });
   log.info({ jobs, failed, counts, state }, 'run finished');
-  await notifyDaysCompleted(deps, run, await tenantsOfRound(deps.db, run, round));
+  await notifyDaysCompleted(deps, run, round, true);
   return { failed, nextRound: null };
 }
