@@ -66,6 +66,26 @@ export async function insertDeliveries(db: Knex, deliveries: NewDelivery[], crea
   return pending.map((row) => ({ id: row.id, tenantId: row.tenant_id, idempotencyKey: row.idempotency_key }));
 }
 
+/** Ids of pending deliveries recorded before `before`, oldest first, page by page. */
+export async function* pendingDeliveryIds(db: Knex, before: Date, pageSize = 1000): AsyncGenerator<string[]> {
+  let after: { createdAt: Date; id: string } | null = null;
+  for (;;) {
+    const query = db('webhook_deliveries')
+      .select('id', 'created_at')
+      .where('state', 'pending')
+      .where('created_at', '<', before)
+      .orderBy([{ column: 'created_at' }, { column: 'id' }])
+      .limit(pageSize);
+    if (after) query.whereRaw('(created_at, id) > (?, ?)', [after.createdAt, after.id]);
+    const rows = (await query) as Array<{ id: string; created_at: Date }>;
+    if (rows.length === 0) return;
+    yield rows.map((row) => row.id);
+    const last = rows[rows.length - 1]!;
+    after = { createdAt: last.created_at, id: last.id };
+    if (rows.length < pageSize) return;
+  }
+}
+
 /** A delivery with what is needed to send it now: the current URL, switch and sealed secret of its tenant's webhook (null when deleted). */
 export interface DeliveryToSend {
   id: string;

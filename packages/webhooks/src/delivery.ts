@@ -15,7 +15,8 @@ import {
 } from './destination.js';
 import { AnswerTimeoutError, createPostAgents, postJson, type PostAgents } from './http-post.js';
 import type { AttemptResult, WebhookMetrics } from './metrics.js';
-import { WEBHOOK_BACKOFF_TYPE } from './queue.js';
+import { requeuePendingDeliveries } from './events.js';
+import { WEBHOOK_BACKOFF_TYPE, createWebhookDeliveryQueue } from './queue.js';
 import { urlOrigin } from './registration.js';
 import { webhookRetryDelayMs } from './retry-schedule.js';
 import type { SecretBox } from './secrets.js';
@@ -135,6 +136,8 @@ export interface WebhookDeliveryWorkerOptions {
   concurrency: number;
   /** Delay before the next attempt after `failedAttempts` failures; default: the production schedule. Tests shorten it. */
   retryDelayMs?: (failedAttempts: number) => number;
+  /** How often pending deliveries without a job are queued again (`requeuePendingDeliveries`); default 5 minutes. */
+  requeueIntervalMs?: number;
 }
 
 export interface WebhookDeliveryWorker {
@@ -165,10 +168,25 @@ export function startWebhookDeliveryWorker(deps: Omit<WebhookDeliveryDeps, 'agen
     },
   );
   worker.on('error', (error) => deps.logger.error({ err: error, queue: QueueNames.webhookDelivery }, 'webhook delivery worker error'));
+
+  const queue = createWebhookDeliveryQueue(options.connection, options.prefix);
+  let requeueing: Promise<void> = Promise.resolve();
+  const requeue = () => {
+    requeueing = requeuePendingDeliveries({ db: deps.db, queue, now: deps.now }).then(
+      (offered) => deps.logger.debug({ offered }, 'pending webhook deliveries offered to the queue again'),
+      (error: unknown) => deps.logger.warn({ err: error }, 'could not queue pending webhook deliveries again'),
+    );
+  };
+  requeue();
+  const timer = setInterval(requeue, options.requeueIntervalMs ?? 5 * 60_000);
+  timer.unref();
   return {
     worker,
     close: async () => {
+      clearInterval(timer);
+      await requeueing;
       await worker.close();
+      await queue.close();
       agents.destroy();
     },
   };

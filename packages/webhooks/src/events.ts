@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { formatHour } from '@dcar/domain';
 import type { Knex, Logger } from '@dcar/platform';
-import { insertDeliveries } from './deliveries.js';
+import { insertDeliveries, pendingDeliveryIds } from './deliveries.js';
 import type { WebhookDeliveryQueue } from './queue.js';
 
 export const WebhookEventTypes = {
@@ -135,4 +135,20 @@ export async function emitHourRegenerated(
   } catch (error) {
     deps.logger.error({ err: error, tenantId: hour.tenantId, utcDay: hour.utcDay, hour: hour.hour }, 'could not emit hour.regenerated webhook event');
   }
+}
+
+/**
+ * Queues again every delivery still pending after `olderThanMs`. Emitting records the row before
+ * it queues the job, so an emitter that failed in between (Redis away, a crash) leaves a row
+ * without a job; this gives it one. Ids already on the queue (waiting, delayed for a retry, or
+ * kept after finishing) are ignored by BullMQ, so running it often, from any number of
+ * processes, sends nothing twice. Returns how many ids it offered.
+ */
+export async function requeuePendingDeliveries(deps: Pick<WebhookEmitDeps, 'db' | 'queue' | 'now'>, olderThanMs = 60_000): Promise<number> {
+  let offered = 0;
+  for await (const ids of pendingDeliveryIds(deps.db, new Date(deps.now().getTime() - olderThanMs))) {
+    await deps.queue.addBulk(ids.map((id) => ({ name: 'deliver', data: { eventId: id }, opts: { jobId: id } })));
+    offered += ids.length;
+  }
+  return offered;
 }

@@ -20,6 +20,7 @@ export {
   emitWebhookEvents,
   emitDaysCompleted,
   emitHourRegenerated,
+  requeuePendingDeliveries,
   type WebhookEventType,
   type WebhookEvent,
   type WebhookEmitDeps,

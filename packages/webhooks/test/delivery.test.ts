@@ -24,6 +24,7 @@ import {
   processWebhookDelivery,
   putWebhook,
   deleteWebhook,
+  requeuePendingDeliveries,
   startWebhookDeliveryWorker,
   systemResolveHost,
   type DayCompletedData,
@@ -211,6 +212,21 @@ describe('webhook delivery', () => {
     await putWebhook({ db: env.knex, secrets, policy: insecure, resolveHost: systemResolveHost, logger }, disabled.tenantId, { url: endpoint.url, enabled: false });
     expect(await emitWebhookEvent(emitDeps(), { ...event, tenantId: disabled.tenantId, idempotencyKey: 'k2' })).toEqual({ pending: 0 });
     expect(endpoint.received).toHaveLength(1);
+  });
+
+  it('queues again a delivery whose job was never added (its emitter failed in between), once', async () => {
+    const endpoint = await receiver();
+    const { tenantId } = await tenantWithWebhook(endpoint.url);
+    const unreachable = { addBulk: async () => Promise.reject(new Error('redis is away')) } as unknown as WebhookDeliveryQueue;
+    const minutesAgo = new Date(Date.now() - 2 * 60_000);
+    await expect(emitWebhookEvent({ ...emitDeps(), queue: unreachable, now: () => minutesAgo }, { tenantId, type: WebhookEventTypes.dayCompleted, idempotencyKey: `orphan:${tenantId}`, data: dayCompleted(tenantId) })).rejects.toThrow('redis is away');
+    expect(await listWebhookDeliveries(env.knex, tenantId)).toMatchObject([{ state: 'pending', attempts: 0 }]);
+
+    expect(await requeuePendingDeliveries({ db: env.knex, queue, now: () => new Date() })).toBeGreaterThanOrEqual(1);
+    const delivery = await deliveryOf(tenantId, 'delivered');
+    expect(await requeuePendingDeliveries({ db: env.knex, queue, now: () => new Date() })).toBe(0);
+    await requeuePendingDeliveries({ db: env.knex, queue, now: () => new Date(Date.now() + 3_600_000) });
+    expect(endpoint.received.map((r) => r.headers['webhook-id'])).toEqual([delivery.eventId]);
   });
 
   it('stops pending deliveries when the webhook is disabled or deleted: no further POST', async () => {
