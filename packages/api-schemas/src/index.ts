@@ -78,7 +78,10 @@ export const Tenant = Type.Object({
 });
 export type Tenant = Static<typeof Tenant>;
 
-export const PutTenantBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
+// PostgreSQL cannot store NUL in text: refused by the schema with a 400 naming the field, not a 500 from the database.
+export const Name = Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000]*$', description: '1-200 characters, no NUL' });
+
+export const PutTenantBody = Type.Object({ name: Name }, { additionalProperties: false });
 
 export const FeatureBody = Type.Object(
   { enabled: Type.Boolean(), retentionDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 })) },
@@ -97,7 +100,7 @@ export type Application = Static<typeof Application>;
 
 export const CreateApplicationBody = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 200 }),
+    name: Name,
     scopes: Type.Optional(Type.Array(Type.Literal(Scopes.external), { minItems: 1, uniqueItems: true })),
   },
   { additionalProperties: false },

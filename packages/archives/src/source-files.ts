@@ -12,7 +12,8 @@ export interface SourceFile {
   id: number;
   externalConversationId: string;
   sessionId: string;
-  messageId: number;
+  /** Decimal digits, exact: a bigint in the database, so it may exceed 2^53. */
+  messageId: string;
   type: string;
   storagePath: string;
   sizeBytes: number;
@@ -30,13 +31,14 @@ export async function findHourFiles(db: Knex, key: HourKey): Promise<SourceFile[
     id: number;
     external_conversation_id: string;
     session_id: string;
-    message_id: number;
+    message_id: string;
     type: string;
     storage_path: string;
     size_bytes: number;
     recorded_at: Date;
   }[] = await db('conversation_audio_files')
-    .select('id', 'external_conversation_id', 'session_id', 'message_id', 'type', 'storage_path', 'size_bytes', 'recorded_at')
+    // message_id as text: the INT8 parser makes numbers of bigints, which would round ids above 2^53.
+    .select('id', 'external_conversation_id', 'session_id', db.raw('message_id::text as message_id'), 'type', 'storage_path', 'size_bytes', 'recorded_at')
     .where('tenant_id', key.tenantId)
     .andWhere('recorded_at', '>=', start)
     .andWhere('recorded_at', '<', end)

@@ -157,11 +157,11 @@ describe('the whole system', () => {
           const metadata = archiveMetadataOf(entries);
           const files = metadata.sessions.flatMap((s) => s.files);
           expect(metadata).toMatchObject({ utcDay: day, hour: formatHour(archive.hour) });
-          expect(files.map((f) => f.messageId).sort((a, b) => a - b)).toEqual(hourRows.map((r) => r.messageId).sort((a, b) => a - b));
+          expect(files.map((f) => f.messageId).sort()).toEqual(hourRows.map((r) => String(r.messageId)).sort());
           expect(files.every((f) => f.status === 'converted')).toBe(true);
           expect(entries.every((e) => e.compressionMethod === 0 || e.name === 'metadata.json')).toBe(true);
           expect(entries.map((e) => e.name).filter((p) => p !== 'metadata.json').sort()).toEqual(
-            metadata.sessions.flatMap((s) => s.files.map((f) => `${s.externalConversationId}/${s.sessionId}/${f.fileName}`)).sort(),
+            files.map((f) => f.path).sort(),
           );
           expect(archive.file_count).toBe(hourRows.length);
         } finally {

@@ -12,11 +12,6 @@ export function audioFileName(messageId: number | string, type: string, extensio
   return `message_${messageId}_${type}.${extension}`;
 }
 
-/** Path of an audio file inside the ZIP: `{externalConversationId}/{sessionId}/{fileName}`. */
-export function archiveEntryPath(externalConversationId: string, sessionId: string, fileName: string): string {
-  return `${externalConversationId}/${sessionId}/${fileName}`;
-}
-
 /** Extension of an object key's file name, lower-cased, without the dot; 'bin' when it has none. */
 export function originalExtension(storagePath: string): string {
   const name = storagePath.slice(storagePath.lastIndexOf('/') + 1);
@@ -31,11 +26,20 @@ export type ArchiveFileStatus = 'converted' | 'missing' | 'unconvertible';
 export interface ArchiveMetadataFile {
   fileName: string;
   originalPath: string;
-  messageId: number;
+  /**
+   * The message's id exactly, in decimal digits: a bigint in the database, so it may exceed 2^53.
+   * metadata.json writes it as a JSON number, digit for digit (see serializeArchiveMetadata).
+   */
+  messageId: string;
   type: string;
   timestamp: string;
   originalSizeBytes: number;
   status: ArchiveFileStatus;
+  /**
+   * The file's entry in the ZIP; null when nothing was stored (`missing`). Its folders are the ids
+   * made safe for every file system, so clients map metadata to entries by this path.
+   */
+  path: string | null;
 }
 
 export interface ArchiveMetadataSession {
@@ -57,4 +61,28 @@ export interface ArchiveMetadata {
 /** ISO-8601 without milliseconds, as the contract's examples show: 2025-12-13T02:15:32Z. */
 export function formatTimestamp(instant: Date): string {
   return instant.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+declare global {
+  interface JSON {
+    /** ES2026 (Node.js 21+): a value that JSON.stringify writes as the given JSON text, unchanged. */
+    rawJSON(text: string): unknown;
+  }
+}
+
+/**
+ * The text of `metadata.json`: indented JSON whose message ids are JSON numbers written digit for
+ * digit, so ids above 2^53 are not rounded (a client reading them as 64-bit integers gets them exactly).
+ */
+export function serializeArchiveMetadata(metadata: ArchiveMetadata): string {
+  const exactIds = (key: string, value: unknown) => (key === 'messageId' && typeof value === 'string' ? JSON.rawJSON(value) : value);
+  return `${JSON.stringify(metadata, exactIds, 2)}\n`;
+}
+
+/** Reads `metadata.json` keeping message ids exact, as decimal strings (JSON.parse would round those above 2^53). */
+export function parseArchiveMetadata(text: string): ArchiveMetadata {
+  // Node.js 21+ hands revivers the source text of each primitive.
+  const exactIds = (key: string, value: unknown, context?: { source?: string }) =>
+    key === 'messageId' && typeof value === 'number' && context?.source !== undefined ? context.source : value;
+  return JSON.parse(text, exactIds as (key: string, value: unknown) => unknown) as ArchiveMetadata;
 }

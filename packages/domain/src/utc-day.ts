@@ -12,21 +12,36 @@ export function parseUtcDay(input: string): UtcDay | null {
   const year = Number(y);
   const month = Number(m);
   const day = Number(d);
-  if (month < 1 || month > 12 || day < 1) return null;
-  // Date.UTC rolls 2025-02-29 over to March 1st: a real date survives the round trip unchanged.
-  const date = new Date(Date.UTC(year, month - 1, day));
+  // There is no year 0 (1 BC precedes AD 1), and PostgreSQL's date type refuses it.
+  if (year < 1 || month < 1 || month > 12 || day < 1) return null;
+  // A real date survives the round trip through Date unchanged; 2025-02-29 rolls over to March 1st.
+  const date = utcMidnight(year, month, day);
   if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) return null;
   return input as UtcDay;
 }
 
-/** The day that `instant` falls on in UTC. */
+/**
+ * Midnight UTC of a calendar date. Not `Date.UTC`, which reads years 0-99 as 1900-1999:
+ * `setUTCFullYear` takes every year as written.
+ */
+function utcMidnight(year: number, month: number, day: number): Date {
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  return date;
+}
+
+/** The day that `instant` falls on in UTC (years 1-9999, four digits). */
 export function utcDayOf(instant: Date): UtcDay {
-  return instant.toISOString().slice(0, 10) as UtcDay;
+  const year = String(instant.getUTCFullYear()).padStart(4, '0');
+  const month = String(instant.getUTCMonth() + 1).padStart(2, '0');
+  const day = String(instant.getUTCDate()).padStart(2, '0');
+  return `${year}-${month}-${day}` as UtcDay;
 }
 
 /** Midnight UTC at the start of `day`. */
 export function startOfUtcDay(day: UtcDay): Date {
-  return new Date(`${day}T00:00:00.000Z`);
+  const [year, month, date] = day.split('-').map(Number) as [number, number, number];
+  return utcMidnight(year, month, date);
 }
 
 export function addUtcDays(day: UtcDay, days: number): UtcDay {

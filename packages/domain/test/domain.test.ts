@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import {
   ContractMessages,
   addUtcDays,
-  archiveEntryPath,
   archiveKey,
   audioFileName,
   dayExpiresAt,
@@ -16,8 +15,12 @@ import {
   isValidRetentionDays,
   isValidTenantId,
   originalExtension,
+  parseArchiveMetadata,
+  serializeArchiveMetadata,
   parseUtcDay,
   previousUtcDay,
+  startOfUtcDay,
+  utcDayOf,
   type UtcDay,
 } from '../src/index.js';
 
@@ -32,7 +35,14 @@ describe('parseUtcDay', () => {
     expect(parseUtcDay(value)).toBe(value);
   });
 
+  it.each(['0001-01-01', '0050-06-15', '0099-12-31', '0004-02-29', '0100-01-01'])('accepts the real date %s of the first centuries', (value) => {
+    expect(parseUtcDay(value)).toBe(value);
+  });
+
   it.each([
+    '0000-01-01',
+    '0001-02-29',
+    '0100-02-29',
     '2025-02-29',
     '1900-02-29',
     '2025-13-01',
@@ -74,6 +84,17 @@ describe('day arithmetic against a given now', () => {
     expect(addUtcDays(day('2025-12-31'), 1)).toBe('2026-01-01');
     expect(addUtcDays(day('2024-03-01'), -1)).toBe('2024-02-29');
   });
+
+  it('keeps years 0001-0099 as they are instead of moving them to the 1900s', () => {
+    expect(addUtcDays(day('0099-12-31'), 1)).toBe('0100-01-01');
+    expect(addUtcDays(day('0004-03-01'), -1)).toBe('0004-02-29');
+    expect(addUtcDays(day('0050-06-15'), 0)).toBe('0050-06-15');
+    expect(utcDayOf(new Date('0050-06-15T12:00:00.000Z'))).toBe('0050-06-15');
+    expect(startOfUtcDay(day('0050-06-15')).toISOString()).toBe('0050-06-15T00:00:00.000Z');
+    expect(hourWindow(day('0001-01-01'), 23).end.toISOString()).toBe('0001-01-02T00:00:00.000Z');
+    expect(isFutureUtcDay(day('0099-12-31'), now)).toBe(false);
+    expect(isBeyondRetention({ day: day('0001-01-01'), generatedAt: null, retentionDays: 7, now })).toBe(true);
+  });
 });
 
 describe('hour windows', () => {
@@ -114,7 +135,6 @@ describe('archive layout', () => {
   it('names entries by conversation, session, message and type', () => {
     const name = audioFileName(789, 'agent_tts', 'opus');
     expect(name).toBe('message_789_agent_tts.opus');
-    expect(archiveEntryPath('conv-123', 'session-456', name)).toBe('conv-123/session-456/message_789_agent_tts.opus');
   });
 
   it('keeps a safe original extension', () => {
@@ -122,6 +142,18 @@ describe('archive layout', () => {
     expect(originalExtension('a/b/noext')).toBe('bin');
     expect(originalExtension('a/b/.hidden')).toBe('bin');
     expect(originalExtension('a/b/c.we ird')).toBe('bin');
+  });
+
+  it('writes message ids as exact JSON numbers and reads them back exactly', () => {
+    const file = { fileName: 'f', originalPath: 'p', type: 't', timestamp: 'x', originalSizeBytes: 1, status: 'converted' as const, path: 'c/s/f' };
+    const text = serializeArchiveMetadata({
+      generatedAt: 'g', utcDay: 'd', hour: '01', totalSessions: 1, totalFiles: 2,
+      sessions: [{ externalConversationId: 'c', sessionId: 's', files: [{ ...file, messageId: '9223372036854775807' }, { ...file, messageId: '42' }] }],
+    });
+    expect(text).toMatch(/"messageId": 9223372036854775807\s/);
+    expect(text).toMatch(/"messageId": 42\s/);
+    expect(JSON.parse(text).sessions[0].files[0].messageId).toBe(9223372036854775807);
+    expect(parseArchiveMetadata(text).sessions[0]?.files.map((f) => f.messageId)).toEqual(['9223372036854775807', '42']);
   });
 
   it('formats timestamps without milliseconds', () => {

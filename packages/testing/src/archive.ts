@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { ArchiveMetadata } from '@dcar/domain';
+import { parseArchiveMetadata, type ArchiveMetadata } from '@dcar/domain';
 import yauzl from 'yauzl';
 
 const run = promisify(execFile);
@@ -33,7 +33,7 @@ export async function readZipFile(path: string): Promise<ZipEntry[]> {
 export function archiveMetadataOf(entries: readonly ZipEntry[]): ArchiveMetadata {
   const entry = entries.find((e) => e.name === 'metadata.json');
   if (!entry) throw new Error('the archive has no metadata.json');
-  return JSON.parse(entry.content.toString('utf8')) as ArchiveMetadata;
+  return parseArchiveMetadata(entry.content.toString('utf8'));
 }
 
 export interface ProbedAudio {

@@ -7,7 +7,8 @@ import { audioExtension, defaultSampleRate, synthesizeAudio, type AudioFormat } 
 export interface SeedRow {
   externalConversationId: string;
   sessionId: string;
-  messageId: number;
+  /** A string for ids beyond 2^53 (give `seed` then: the id is the default seed otherwise). */
+  messageId: number | string;
   type: string;
   recordedAt: Date;
   format: AudioFormat;
@@ -69,7 +70,7 @@ export async function seedConversationAudio(options: {
         seconds: row.seconds,
         sampleRate: row.sampleRate ?? defaultSampleRate(row.format),
         channels: row.channels ?? 1,
-        seed: row.seed ?? row.messageId,
+        seed: row.seed ?? (typeof row.messageId === 'number' ? row.messageId : 1),
       }));
     const storagePath = row.storagePath ?? sourceStoragePath(tenantId, row);
     if (!row.omitObject) {

@@ -12,21 +12,24 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { createAccessAuditWriter } from './audit.js';
 import { registerAccessTokens } from './auth/access-tokens.js';
+import { createGuessThrottle } from './auth/guess-throttle.js';
 import { createJwksKeySource, type JwksKeySource } from './auth/jwks.js';
-import { installErrorHandling } from './errors.js';
+import { answerClientError, answerFrameworkError, installErrorHandling } from './errors.js';
 import { createApiMetrics, installHttpMetrics } from './metrics.js';
 import { createSigV4Presigner, type Presigner } from './presign.js';
+import { createSlidingWindow } from './sliding-window.js';
 import { BULL_BOARD_PATH, registerBullBoard } from './routes/bull-board.js';
-import { registerDailyRecordingsRoute } from './routes/daily-recordings.js';
+import { registerDailyRecordingsRoute, routableDailyUrl } from './routes/daily-recordings.js';
 import { registerHostRoutes } from './routes/host.js';
 import { registerOperationsRoutes } from './routes/operations.js';
 import { registerTokenRoute } from './routes/token.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
+import { strictBodyValidators } from './validation.js';
 
 export interface ApiDeps {
   config: Config;
   db: Knex;
-  /** Rate-limit counts and readiness; owned by the caller. */
+  /** Limits (download limit, failed secrets), queues and readiness; owned by the caller. */
   redis: Redis;
   /** The services' own S3 client (S3_ENDPOINT), for readiness. */
   s3: S3Client;
@@ -36,8 +39,16 @@ export interface ApiDeps {
   /** Default: SigV4 URLs for S3_PUBLIC_ENDPOINT and the archive bucket, valid 24 hours. */
   presigner?: Presigner;
   registry?: Registry;
-  /** Default: `{REDIS_PREFIX}:rate-limit:daily-recordings:`. */
+  /**
+   * Default: `{REDIS_PREFIX}:download-limit:`. Not the fixed window's old `rate-limit:daily-recordings:`
+   * keys (strings, not sorted sets), so replicas of both versions never meet on one key during a rollout.
+   */
   rateLimitNamespace?: string;
+  /**
+   * Time (ms since the epoch) of the limits kept in Redis: failed-secret counts and the download
+   * limit. Default: Redis' own clock, the same for every replica; tests move their own.
+   */
+  limitsClock?: () => number;
   jwks?: JwksKeySource;
   /** How webhook URLs' hosts are resolved at registration; default: the system resolver. */
   resolveHost?: ResolveHost;
@@ -62,11 +73,16 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
 
   // Typed as Fastify's logger interface: the instance's type then matches plain FastifyInstance.
   const loggerInstance: FastifyBaseLogger = deps.logger;
+  const maxParamLength = 1000;
   const app = Fastify({
     loggerInstance,
     genReqId: () => randomUUID(),
-    // Long enough that any garbage day still reaches the handler (and gets the contract's 400, not a 404).
-    routerOptions: { maxParamLength: 1000 },
+    routerOptions: { maxParamLength },
+    // Days the router could not read still reach the daily endpoint, whose token check comes first.
+    rewriteUrl: (request) => routableDailyUrl(request.url ?? '/', maxParamLength),
+    frameworkErrors: answerFrameworkError,
+    schemaController: { compilersFactory: { buildValidator: strictBodyValidators() } },
+    clientErrorHandler: answerClientError,
     return503OnClosing: true,
   });
   app.addHook('onRequest', async (request, reply) => {
@@ -82,17 +98,19 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(fastifyFormbody);
   await registerAccessTokens(app, config.auth, jwks);
 
-  registerTokenRoute(app, { db: deps.db, auth: config.auth });
+  const limits = createSlidingWindow(deps.redis, deps.limitsClock);
+  const throttle = createGuessThrottle(limits, `${config.redis.prefix}:auth-failures:`, deps.logger);
+  registerTokenRoute(app, { db: deps.db, auth: config.auth, throttle });
   await registerDailyRecordingsRoute(app, {
     db: deps.db,
     audit: createAccessAuditWriter(deps.db, deps.logger),
-    redis: deps.redis,
+    limits,
     auth: config.auth,
     presigner,
     metrics,
     now,
     rateLimitPerHour: config.api.rateLimitPerHour,
-    rateLimitNamespace: deps.rateLimitNamespace ?? `${config.redis.prefix}:rate-limit:daily-recordings:`,
+    rateLimitNamespace: deps.rateLimitNamespace ?? `${config.redis.prefix}:download-limit:`,
   });
   await registerHostRoutes(app, { db: deps.db, auth: config.auth, runQueues: deps.runQueues, logger: deps.logger, now });
   await registerWebhookRoutes(app, {
@@ -104,7 +122,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     logger: deps.logger,
   });
   registerOperationsRoutes(app, { db: deps.db, redis: deps.redis, s3: deps.s3, archiveBucket: config.s3.archiveBucket, registry });
-  await registerBullBoard(app, { queues: deps.runQueues, auth: config.auth });
+  await registerBullBoard(app, { queues: deps.runQueues, auth: config.auth, throttle });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   return app;
 }

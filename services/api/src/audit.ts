@@ -11,13 +11,52 @@ export interface AccessRecord {
 }
 
 /**
+ * What a request carried, in a form PostgreSQL stores: it refuses NUL in text, and a lone UTF-16
+ * surrogate has no UTF-8 encoding (the driver would silently write U+FFFD). Both become visible
+ * escapes (`\u0000`, `\ud800`), and a backslash becomes `\\`, so an escape in the log always means
+ * the request carried that character, never the six characters themselves.
+ */
+export function escapeForText(value: string): string {
+  return value.replace(/\\|\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, (character) =>
+    character === '\\' ? '\\\\' : `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+function escapeRecord(record: AccessRecord): AccessRecord {
+  const text = (value: string | null) => (value === null ? null : escapeForText(value));
+  return {
+    tenant_id: text(record.tenant_id),
+    client_id: text(record.client_id),
+    utc_day: text(record.utc_day),
+    status_code: record.status_code,
+    remote_address: escapeForText(record.remote_address),
+    user_agent: text(record.user_agent),
+    request_id: escapeForText(record.request_id),
+  };
+}
+
+/**
  * Writes access records durably, many per statement: records arriving while a write is in flight
  * go together in the next one, so under load one commit (one WAL flush) covers many requests
- * instead of one each, and every caller still learns when its own record is committed.
+ * instead of one each, and every caller still learns when its own record is committed. A batch
+ * the database refuses is written again record by record, so only a record that cannot be written
+ * on its own fails: one bad request never costs the others their answer or their audit trail.
  */
 export function createAccessAuditWriter(db: Knex, logger: Logger, maxBatch = 500) {
   let queue: Array<{ record: AccessRecord; done: (error?: unknown) => void }> = [];
   let writing = false;
+
+  const writeOneByOne = async (batch: typeof queue): Promise<void> => {
+    for (const item of batch) {
+      try {
+        await db('access_audit_log').insert(item.record);
+        item.done();
+      } catch (error) {
+        logger.error({ err: error, requestId: item.record.request_id }, 'access audit record could not be written');
+        item.done(error);
+      }
+    }
+  };
 
   const drain = async (): Promise<void> => {
     writing = true;
@@ -28,8 +67,13 @@ export function createAccessAuditWriter(db: Knex, logger: Logger, maxBatch = 500
         await db('access_audit_log').insert(batch.map((item) => item.record));
         for (const item of batch) item.done();
       } catch (error) {
-        logger.error({ err: error, records: batch.length }, 'access audit records could not be written');
-        for (const item of batch) item.done(error);
+        if (batch.length === 1) {
+          logger.error({ err: error, requestId: batch[0]?.record.request_id }, 'access audit record could not be written');
+          batch[0]?.done(error);
+        } else {
+          logger.warn({ err: error, records: batch.length }, 'access audit batch refused, writing its records one by one');
+          await writeOneByOne(batch);
+        }
       }
     }
     writing = false;
@@ -38,7 +82,7 @@ export function createAccessAuditWriter(db: Knex, logger: Logger, maxBatch = 500
   return {
     record(record: AccessRecord): Promise<void> {
       return new Promise((resolve, reject) => {
-        queue.push({ record, done: (error) => (error ? reject(error) : resolve()) });
+        queue.push({ record: escapeRecord(record), done: (error) => (error ? reject(error) : resolve()) });
         if (!writing) void drain();
       });
     },

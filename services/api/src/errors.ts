@@ -1,5 +1,17 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { ContractMessages, UserFacingError } from '@dcar/domain';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+/** Messages of the answers the framework or the HTTP parser give before any route runs. */
+export const FrameworkMessages = {
+  notFound: 'Not found.',
+  badUrl: 'The request URL is not valid.',
+  uriTooLong: 'The request URL is too long.',
+  headersTooLarge: 'Request header fields too large.',
+  badRequest: 'Bad request.',
+  requestTimeout: 'Request timeout.',
+} as const;
 
 /**
  * One place renders every error as `{ "error": "..." }`. Messages come from UserFacingError and
@@ -23,5 +35,40 @@ export function installErrorHandling(app: FastifyInstance): void {
     return reply.code(500).send({ error: ContractMessages.internal });
   });
 
-  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'Not found.' }));
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: FrameworkMessages.notFound }));
+}
+
+/**
+ * Fastify's `frameworkErrors`: what the router refuses before any route or hook runs (a URL that
+ * does not decode, a parameter over the length limit), in the contract's `{ "error" }` shape
+ * instead of Fastify's own `{ error, code, message, statusCode }`.
+ */
+export function answerFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const status = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : error.code === 'FST_ERR_BAD_URL' ? 400 : 500;
+  const message = status === 414 ? FrameworkMessages.uriTooLong : status === 400 ? FrameworkMessages.badUrl : ContractMessages.internal;
+  if (status === 500) request.log.error({ err: error }, 'router error');
+  void reply.code(status).header('x-request-id', request.id).send({ error: message });
+}
+
+/**
+ * Fastify's `clientErrorHandler`: requests the HTTP parser refuses (oversized headers, garbage,
+ * a timeout) have no route and no reply, so the answer is written to the socket directly, in the
+ * contract's `{ "error" }` shape, and the connection is closed.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, FrameworkMessages.headersTooLarge]
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, FrameworkMessages.requestTimeout]
+        : [400, FrameworkMessages.badRequest];
+  if (socket.writable) {
+    const body = JSON.stringify({ error: message });
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }

@@ -103,6 +103,10 @@ describe('GET daily-audio-recordings/{utcDay}', () => {
       ['2025-12-10', token, 404, ContractMessages.beyondRetention], // an hour was expired by the clean-up
       ['2025-12-12', token, 404, ContractMessages.beyondRetention], // generated, and now >= generatedAt + 2 days
       ['2025-12-12', token, 404, ContractMessages.beyondRetention],
+      // Real dates of the first century are long past retention, not malformed; there is no year 0.
+      ['0001-01-01', token, 404, ContractMessages.beyondRetention],
+      ['0099-12-31', token, 404, ContractMessages.beyondRetention],
+      ['0000-01-01', token, 400, ContractMessages.invalidDay],
     ];
     for (const [day, bearerToken, status, message] of cases) {
       const response = await get(day, bearerToken);

@@ -65,6 +65,47 @@ describe('host endpoints', () => {
     expect((await host('PUT', '/api/host/tenants/missing/features/daily-audio-recordings', { enabled: true })).statusCode).toBe(404);
   });
 
+  it('take body types as sent: wrong types and NUL in names answer 400 naming the field, and change nothing', async () => {
+    await host('PUT', '/api/host/tenants/strict', { name: 'Strict' });
+    await host('PUT', '/api/host/tenants/strict/features/daily-audio-recordings', { enabled: true, retentionDays: 2 });
+    const feature = '/api/host/tenants/strict/features/daily-audio-recordings';
+    const cases: Array<[string, string, unknown, RegExp]> = [
+      ['PUT', feature, { enabled: null }, /enabled/],
+      ['PUT', feature, { enabled: 'true' }, /enabled/],
+      ['PUT', feature, { enabled: 1 }, /enabled/],
+      ['PUT', feature, { enabled: false, retentionDays: '3' }, /retentionDays/],
+      ['PUT', feature, { enabled: false, retentionDays: null }, /retentionDays/],
+      ['PUT', feature, { enabled: [false] }, /enabled/],
+      ['PUT', '/api/host/tenants/strict', { name: ['a'] }, /name/],
+      ['PUT', '/api/host/tenants/strict', { name: 5 }, /name/],
+      ['PUT', '/api/host/tenants/strict', { name: 'Evil\u0000Corp' }, /name/],
+      ['PUT', '/api/host/tenants/t-nul', { name: '\u0000' }, /name/],
+      ['POST', '/api/host/tenants/strict/applications', { name: 'export\u0000' }, /name/],
+      ['POST', '/api/host/tenants/strict/applications', { name: ['export'] }, /name/],
+      ['POST', '/api/host/tenants/strict/applications', { name: 'export', scopes: 'dataservice_external' }, /scopes/],
+      ['POST', '/api/host/daily-audio-recordings/runs', { utcDay: '2025-01-01', force: 'true' }, /force/],
+      ['POST', '/api/host/daily-audio-recordings/runs', { utcDay: '2025-01-01', force: 0 }, /force/],
+      ['POST', '/api/host/daily-audio-recordings/runs', { utcDay: '2025-01-01', tenantIds: 'strict' }, /tenantIds/],
+      ['POST', '/api/host/daily-audio-recordings/runs', { utcDay: 20250101 }, /utcDay/],
+    ];
+    for (const [method, url, payload, message] of cases) {
+      const response = await api.app.inject({
+        method: method as 'PUT',
+        url,
+        headers: { ...bearer(hostToken), 'content-type': 'application/json' },
+        // JSON text, as a client sends it: NUL travels as the escape \u0000.
+        payload: JSON.stringify(payload),
+      });
+      expect({ payload, status: response.statusCode }).toEqual({ payload, status: 400 });
+      expect(Object.keys(response.json())).toEqual(['error']);
+      expect(response.json().error).toMatch(message);
+    }
+    const tenant = (await host('GET', '/api/host/tenants/strict')).json();
+    expect(tenant).toMatchObject({ name: 'Strict', dailyAudioRecordings: { enabled: true, retentionDays: 2 } });
+    expect((await host('GET', '/api/host/tenants/strict/applications')).json()).toEqual([]);
+    expect((await host('GET', '/api/host/tenants/t-nul')).statusCode).toBe(404);
+  });
+
   it('create applications (secret shown once), list them without secrets and revoke them', async () => {
     await host('PUT', '/api/host/tenants/apps', { name: 'Apps' });
     await host('PUT', '/api/host/tenants/apps/features/daily-audio-recordings', { enabled: true, retentionDays: 3 });

@@ -107,7 +107,7 @@ async function main(): Promise<void> {
         seconds: row.seconds,
         sampleRate: row.sampleRate ?? defaultSampleRate(row.format),
         channels: row.channels ?? 1,
-        seed: row.seed ?? row.messageId,
+        seed: row.seed ?? Number(row.messageId),
       });
       const path = join(inputs, `${index}.${audioExtension(row.format)}`);
       await writeFile(path, clip);

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SourceFile } from '@dcar/archives';
+import { serializeArchiveMetadata } from '@dcar/domain';
 import type { Logger } from '@dcar/platform';
 import type { ArchiveObject } from './archive-object.js';
 import { deferred, Semaphore, type Deferred } from './concurrency.js';
@@ -110,7 +111,7 @@ export async function buildArchive(options: BuildArchiveOptions): Promise<BuiltA
     const archived = await zipInRowOrder(build, upload);
     await ahead;
     const metadata = buildMetadata({ generatedAt: options.generatedAt, utcDay: options.utcDay, hour: options.hour, files: archived });
-    upload.zip.addBuffer(Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`), 'metadata.json', { mtime: options.generatedAt, compress: true });
+    upload.zip.addBuffer(Buffer.from(serializeArchiveMetadata(metadata)), 'metadata.json', { mtime: options.generatedAt, compress: true });
     const uploaded = await upload.complete();
     options.metrics.archiveBytes.inc(uploaded.sizeBytes);
     return { ...uploaded, files: archived, sessionCount: countSessions(archived.map((file) => file.source)) };

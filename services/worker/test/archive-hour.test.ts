@@ -124,6 +124,7 @@ describe('an hour of mixed sources', () => {
         timestamp: row.recordedAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
         originalSizeBytes: row.sizeBytes,
         status,
+        path: status === 'missing' ? null : `${row.externalConversationId}/${row.sessionId}/${fileName}`,
       };
     };
     expect(metadata).toEqual({

@@ -95,7 +95,7 @@ describe('layout', () => {
     id: 1,
     externalConversationId: 'conv-1',
     sessionId: 'session-1',
-    messageId: 7,
+    messageId: '7',
     type: 'agent_tts',
     storagePath: 't/x/7_agent_tts.WAV',
     sizeBytes: 10,
@@ -107,8 +107,8 @@ describe('layout', () => {
     const namer = new EntryNamer();
     expect(namer.name(source({}), 'converted')).toMatchObject({ fileName: 'message_7_agent_tts.opus', entryPath: 'conv-1/session-1/message_7_agent_tts.opus' });
     expect(namer.name(source({}), 'converted')).toMatchObject({ fileName: 'message_7_agent_tts-2.opus' });
-    expect(namer.name(source({ messageId: 8 }), 'unconvertible')).toMatchObject({ fileName: 'message_8_agent_tts.wav' });
-    expect(namer.name(source({ messageId: 9 }), 'missing')).toMatchObject({ fileName: 'message_9_agent_tts.opus', entryPath: null });
+    expect(namer.name(source({ messageId: '8' }), 'unconvertible')).toMatchObject({ fileName: 'message_8_agent_tts.wav' });
+    expect(namer.name(source({ messageId: '9' }), 'missing')).toMatchObject({ fileName: 'message_9_agent_tts.opus', entryPath: null });
   });
 
   it('keeps ids from escaping their folder when the ZIP is extracted', () => {

@@ -5,6 +5,7 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import type { Config } from '@dcar/platform';
 import type { RunQueues } from '@dcar/runs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { TooManyAttemptsError, type GuessThrottle } from '../auth/guess-throttle.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 
@@ -12,20 +13,25 @@ function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
 }
 
-/** HTTP Basic with the host's client id and secret, so the dashboard opens in a browser; compared in constant time. */
-export function isHostBasicAuth(authorization: string | undefined, auth: Config['auth']): boolean {
+/** The user name and password of an HTTP Basic header; null when there is none or it is garbled. */
+function readBasicCredentials(authorization: string | undefined): { user: string; password: string } | null {
   const match = authorization?.match(/^Basic\s+([A-Za-z0-9+/=]+)\s*$/i);
-  if (!match?.[1]) return false;
+  if (!match?.[1]) return null;
   const decoded = Buffer.from(match[1], 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
-  if (colon < 0) return false;
-  const idMatches = timingSafeEqual(digest(decoded.slice(0, colon)), digest(auth.hostClientId));
-  const secretMatches = timingSafeEqual(digest(decoded.slice(colon + 1)), digest(auth.hostClientSecret));
+  if (colon < 0) return null;
+  return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+/** The host's client id and secret, so the dashboard opens in a browser; compared in constant time. */
+function isHostCredentials(credentials: { user: string; password: string }, auth: Config['auth']): boolean {
+  const idMatches = timingSafeEqual(digest(credentials.user), digest(auth.hostClientId));
+  const secretMatches = timingSafeEqual(digest(credentials.password), digest(auth.hostClientSecret));
   return idMatches && secretMatches;
 }
 
 /** Bull Board at /admin/queues over the archive-hour, archive-run, maintenance and webhook-delivery queues, behind the host's credentials. */
-export async function registerBullBoard(app: FastifyInstance, deps: { queues: RunQueues; auth: Config['auth'] }): Promise<void> {
+export async function registerBullBoard(app: FastifyInstance, deps: { queues: RunQueues; auth: Config['auth']; throttle: GuessThrottle }): Promise<void> {
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(BULL_BOARD_PATH);
   createBullBoard({
@@ -35,7 +41,18 @@ export async function registerBullBoard(app: FastifyInstance, deps: { queues: Ru
   });
   await app.register(async (scope) => {
     scope.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-      if (isHostBasicAuth(request.headers.authorization, deps.auth)) return;
+      const credentials = readBasicCredentials(request.headers.authorization);
+      if (credentials) {
+        // Wrong passwords are counted per user name and address: after 20 in 5 minutes, 429 whatever is sent.
+        try {
+          const valid = await deps.throttle.verify('bull-board', credentials.user, request.ip, () => (isHostCredentials(credentials, deps.auth) ? true : null));
+          if (valid) return;
+        } catch (error) {
+          if (!(error instanceof TooManyAttemptsError)) throw error;
+          request.log.warn({ ip: request.ip }, 'Bull Board refused: too many failed attempts');
+          return reply.code(429).header('retry-after', String(error.retryAfterSeconds)).send({ error: error.message });
+        }
+      }
       return reply
         .code(401)
         .header('www-authenticate', 'Basic realm="Daily audio archives: queues", charset="UTF-8"')

@@ -14,14 +14,51 @@ import type { Config, Knex } from '@dcar/platform';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
 import type { AccessAuditWriter } from '../audit.js';
 import { authenticate, type Principal } from '../auth/access-tokens.js';
 import { buildDailyReport } from '../daily-report.js';
 import { dailyRecordingOutcome, type ApiMetrics } from '../metrics.js';
 import type { Presigner } from '../presign.js';
+import { slidingWindowStore, type SlidingWindow } from '../sliding-window.js';
 
-export const DAILY_RECORDINGS_PATH = '/api/external/conversations/daily-audio-recordings/:utcDay';
+const DAILY_RECORDINGS_BASE = '/api/external/conversations/daily-audio-recordings';
+const DAILY_RECORDINGS_PREFIX = `${DAILY_RECORDINGS_BASE}/`;
+export const DAILY_RECORDINGS_PATH = `${DAILY_RECORDINGS_PREFIX}:utcDay`;
+/** Stands in for a day the router cannot read; never a date, so the route answers it with the contract's 400. */
+const UNREADABLE_DAY = '-';
+
+/** What follows the endpoint's prefix in a request URL, up to its query, as sent; null for other URLs. */
+function rawDayPath(url: string): string | null {
+  if (!url.startsWith(DAILY_RECORDINGS_PREFIX)) return null;
+  const end = url.search(/[?#]/);
+  return url.slice(DAILY_RECORDINGS_PREFIX.length, end < 0 ? undefined : end);
+}
+
+/**
+ * Fastify's `rewriteUrl`: a day the router would refuse itself (percent-encoding that does not
+ * decode, a segment over `maxParamLength`) is routed to the endpoint as an unreadable day, so the
+ * caller still gets the contract's checks in order (the token's 401 first) and the call is audited,
+ * instead of the framework's own 400 or 414 before any check.
+ */
+export function routableDailyUrl(url: string, maxParamLength: number): string {
+  const dayPath = rawDayPath(url);
+  if (dayPath === null) return url;
+  let decoded: string | null;
+  try {
+    decoded = decodeURI(dayPath);
+  } catch {
+    decoded = null;
+  }
+  if (decoded !== null && decoded.split('/').every((segment) => segment.length <= maxParamLength)) return url;
+  return `${DAILY_RECORDINGS_PREFIX}${UNREADABLE_DAY}${url.slice(DAILY_RECORDINGS_PREFIX.length + dayPath.length)}`;
+}
+
+/** The day as the caller sent it: the raw text when the router could not read it, else the decoded parameter. */
+function requestedDay(request: FastifyRequest): string | null {
+  if (request.originalUrl !== request.url) return rawDayPath(request.originalUrl);
+  const utcDay = (request.params as { utcDay?: unknown } | undefined)?.utcDay;
+  return typeof utcDay === 'string' ? utcDay : null;
+}
 
 /** What the checks before the rate limit established; the handler reads it. */
 interface AuthorizedTenant {
@@ -43,7 +80,8 @@ declare module 'fastify' {
 export interface DailyRecordingsDeps {
   db: Knex;
   audit: AccessAuditWriter;
-  redis: Redis;
+  /** The limit's counts, in Redis. */
+  limits: SlidingWindow;
   auth: Config['auth'];
   presigner: Presigner;
   metrics: ApiMetrics;
@@ -78,17 +116,17 @@ async function authorizeTenant(deps: DailyRecordingsDeps, request: FastifyReques
 }
 
 /**
- * Every call is recorded, whatever its outcome, before the answer leaves: if the record cannot be
- * written, links are not handed out (a 500 instead), so no download goes unaccounted for.
+ * Every call is recorded, whatever its outcome, before the answer leaves: if its record cannot be
+ * written, the call answers 500 instead (whatever it would have answered), so no download and no
+ * refusal goes unaccounted for.
  */
 async function recordAccess(audit: AccessAuditWriter, request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
   const principal = request.dailyRecordingsPrincipal;
-  const utcDay = (request.params as { utcDay?: unknown } | undefined)?.utcDay;
   try {
     await audit.record({
       tenant_id: principal?.tenantId ?? null,
       client_id: principal?.clientId ?? null,
-      utc_day: typeof utcDay === 'string' ? utcDay.slice(0, 64) : null,
+      utc_day: requestedDay(request)?.slice(0, 64) ?? null,
       status_code: reply.statusCode,
       remote_address: request.ip,
       user_agent: request.headers['user-agent']?.slice(0, 512) ?? null,
@@ -96,7 +134,6 @@ async function recordAccess(audit: AccessAuditWriter, request: FastifyRequest, r
     });
     return payload;
   } catch {
-    if (reply.statusCode >= 400) return payload;
     reply.code(500).header('content-type', 'application/json; charset=utf-8');
     return JSON.stringify({ error: ContractMessages.internal });
   }
@@ -106,14 +143,14 @@ async function recordAccess(audit: AccessAuditWriter, request: FastifyRequest, r
 export async function registerDailyRecordingsRoute(app: FastifyInstance, deps: DailyRecordingsDeps): Promise<void> {
   app.decorateRequest('dailyRecordingsPrincipal', null);
   app.decorateRequest('authorizedTenant', null);
-  // The limit is per tenant, in Redis, shared by all replicas. It runs as the route's preHandler,
-  // after the onRequest checks, so refused tokens and disabled tenants never use up a tenant's quota.
+  // The limit is per tenant, over a sliding hour in Redis, shared by all replicas. It runs as the
+  // route's preHandler, after the onRequest checks, so refused tokens and disabled tenants never
+  // use up a tenant's quota.
   await app.register(fastifyRateLimit, {
     global: false,
     max: deps.rateLimitPerHour,
     timeWindow: 3_600_000,
-    redis: deps.redis,
-    nameSpace: deps.rateLimitNamespace,
+    store: slidingWindowStore(deps.limits, deps.rateLimitNamespace),
     skipOnError: false,
     keyGenerator: (request) => request.authorizedTenant?.tenantId ?? '',
     // Thrown by the plugin and rendered by the error handler, which answers exactly `{ "error": ... }`.
@@ -166,4 +203,13 @@ export async function registerDailyRecordingsRoute(app: FastifyInstance, deps: D
       return report;
     },
   );
+
+  // Anything else under the endpoint's path: the token still comes first (401), then a 404.
+  for (const url of [DAILY_RECORDINGS_BASE, `${DAILY_RECORDINGS_PREFIX}*`]) {
+    app.all(
+      url,
+      { schema: { hide: true }, onRequest: async (request) => void (await authenticate(request, deps.auth)) },
+      async (_request, reply) => reply.callNotFound(),
+    );
+  }
 }

@@ -4,9 +4,10 @@ import type { Config, Knex } from '@dcar/platform';
 import type { FastifyInstance } from 'fastify';
 import type { OwnTokenClaims } from '../auth/access-tokens.js';
 import { OAuthError, createClientAuthenticator, grantScopes, readClientCredentials } from '../auth/client-credentials.js';
+import { TooManyAttemptsError, type GuessThrottle } from '../auth/guess-throttle.js';
 
 /** `POST /connect/token`: OAuth2 client credentials grant (RFC 6749 §4.4), errors as §5.2. */
-export function registerTokenRoute(app: FastifyInstance, deps: { db: Knex; auth: Config['auth'] }): void {
+export function registerTokenRoute(app: FastifyInstance, deps: { db: Knex; auth: Config['auth']; throttle: GuessThrottle }): void {
   const authenticateClient = createClientAuthenticator(deps.db, deps.auth);
 
   app.withTypeProvider<TypeBoxTypeProvider>().post(
@@ -17,10 +18,14 @@ export function registerTokenRoute(app: FastifyInstance, deps: { db: Knex; auth:
         summary: 'Issue an access token (OAuth2 client credentials)',
         consumes: ['application/x-www-form-urlencoded'],
         body: TokenRequest,
-        response: { 200: TokenResponse, 400: OAuthErrorBody, 401: OAuthErrorBody, 500: OAuthErrorBody },
+        response: { 200: TokenResponse, 400: OAuthErrorBody, 401: OAuthErrorBody, 429: OAuthErrorBody, 500: OAuthErrorBody },
       },
       // Every refusal on this route is an RFC 6749 error code, including unparsable or repeated parameters.
       errorHandler: (error, request, reply) => {
+        if (error instanceof TooManyAttemptsError) {
+          request.log.warn({ ip: request.ip }, 'token request refused: too many failed attempts');
+          return reply.code(429).header('retry-after', String(error.retryAfterSeconds)).send({ error: error.message });
+        }
         const oauth = error instanceof OAuthError ? error : null;
         const status = oauth?.statusCode ?? ((error as { statusCode?: number }).statusCode ?? 500);
         if (!oauth && status >= 500) {
@@ -39,7 +44,14 @@ export function registerTokenRoute(app: FastifyInstance, deps: { db: Knex; auth:
       if (body.grant_type !== 'client_credentials') throw new OAuthError(400, 'unsupported_grant_type');
       const credentials = readClientCredentials(request.headers.authorization, body);
       if (!credentials) throw new OAuthError(401, 'invalid_client');
-      const client = await authenticateClient(credentials.clientId, credentials.clientSecret);
+      // Wrong secrets are counted per client id and address: after 20 in 5 minutes, 429 whatever is sent.
+      const client = await deps.throttle.verify('token', credentials.clientId, request.ip, () =>
+        authenticateClient(credentials.clientId, credentials.clientSecret).catch((error: unknown) => {
+          if (error instanceof OAuthError && error.code === 'invalid_client') return null;
+          throw error;
+        }),
+      );
+      if (!client) throw new OAuthError(401, 'invalid_client');
       const scopes = grantScopes(body.scope, client.allowedScopes);
       const claims: OwnTokenClaims = { sub: client.clientId, scope: scopes.join(' ') };
       if (client.tenantId) claims.tenant_id = client.tenantId;
