@@ -5,6 +5,8 @@ import { z } from 'zod';
 /** The development signing key; refused when NODE_ENV=production so no deployment runs on it. */
 export const DEVELOPMENT_JWT_SIGNING_KEY = 'dev-only-signing-key-change-me-0123456789abcdef';
 export const DEVELOPMENT_HOST_CLIENT_SECRET = 'host-secret';
+/** The development key that encrypts webhook secrets at rest; refused when NODE_ENV=production. */
+export const DEVELOPMENT_WEBHOOK_SECRET_KEY = 'dev-only-webhook-secret-key-change-me-0123456789';
 
 const url = (protocols: string[]) =>
   z.string().refine((value) => {
@@ -59,6 +61,9 @@ const envSchema = z.object({
   WORKER_METRICS_PORT: integer(0, 65535).default(9101),
   SCHEDULER_METRICS_PORT: integer(0, 65535).default(9102),
   SHUTDOWN_TIMEOUT_MS: integer(1000, 600_000).default(30_000),
+  WEBHOOK_SECRET_KEY: z.string().min(32, 'at least 32 characters').optional(),
+  WEBHOOK_ALLOW_INSECURE: z.enum(['true', 'false'], 'true or false').default('false'),
+  WEBHOOK_CONCURRENCY: integer(1, 1000).default(10),
 });
 
 export type RawEnv = z.input<typeof envSchema>;
@@ -89,6 +94,14 @@ export interface Config {
   };
   scheduler: { nightlyCron: string; metricsPort: number };
   worker: { concurrency: number; transcodeConcurrency: number; metricsPort: number };
+  webhooks: {
+    /** Encrypts tenants' webhook secrets at rest (AES-256-GCM under a key derived from it). */
+    secretKey: string;
+    /** Development and tests only: allows http:// URLs and private, loopback or link-local addresses. */
+    allowInsecure: boolean;
+    /** Deliveries in flight per worker process, apart from the tenant-hour jobs. */
+    concurrency: number;
+  };
   shutdownTimeoutMs: number;
 }
 
@@ -128,6 +141,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   if (production && e.HOST_CLIENT_SECRET === DEVELOPMENT_HOST_CLIENT_SECRET) {
     throw new ConfigError('Invalid configuration: HOST_CLIENT_SECRET must be set to a non-default value when NODE_ENV=production');
+  }
+
+  if (production && (e.WEBHOOK_SECRET_KEY === undefined || e.WEBHOOK_SECRET_KEY === DEVELOPMENT_WEBHOOK_SECRET_KEY)) {
+    throw new ConfigError('Invalid configuration: WEBHOOK_SECRET_KEY must be set to a non-default value when NODE_ENV=production');
   }
 
   const externalAuthVars = [e.AUTH_JWKS_URL, e.AUTH_ISSUER, e.AUTH_AUDIENCE];
@@ -170,6 +187,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       concurrency: e.WORKER_CONCURRENCY,
       transcodeConcurrency: e.TRANSCODE_CONCURRENCY ?? availableParallelism(),
       metricsPort: e.WORKER_METRICS_PORT,
+    },
+    webhooks: {
+      secretKey: e.WEBHOOK_SECRET_KEY ?? DEVELOPMENT_WEBHOOK_SECRET_KEY,
+      allowInsecure: e.WEBHOOK_ALLOW_INSECURE === 'true',
+      concurrency: e.WEBHOOK_CONCURRENCY,
     },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   };

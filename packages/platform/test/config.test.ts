@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEVELOPMENT_JWT_SIGNING_KEY, loadConfig } from '../src/config.js';
+import { DEVELOPMENT_JWT_SIGNING_KEY, DEVELOPMENT_WEBHOOK_SECRET_KEY, loadConfig } from '../src/config.js';
 
 describe('loadConfig', () => {
   it('gives working developer defaults for every variable', () => {
@@ -43,6 +43,8 @@ describe('loadConfig', () => {
     [{ NIGHTLY_CRON: 'every night' }, /NIGHTLY_CRON must be a cron pattern/],
     [{ S3_ARCHIVE_BUCKET: 'A' }, /S3_ARCHIVE_BUCKET must be an S3 bucket name/],
     [{ AUTH_JWKS_URL: 'http://idp/jwks' }, /AUTH_ISSUER must be set/],
+    [{ WEBHOOK_ALLOW_INSECURE: 'yes' }, /^Invalid configuration: WEBHOOK_ALLOW_INSECURE must be true or false \(got "yes"\)$/],
+    [{ WEBHOOK_SECRET_KEY: 'short' }, /^Invalid configuration: WEBHOOK_SECRET_KEY must be at least 32 characters$/],
   ])('stops on %j with one line naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message);
   });
@@ -54,5 +56,9 @@ describe('loadConfig', () => {
   it('refuses development secrets in production', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SIGNING_KEY must be set when NODE_ENV=production/);
     expect(() => loadConfig({ NODE_ENV: 'production', JWT_SIGNING_KEY: 'k'.repeat(40) })).toThrow(/HOST_CLIENT_SECRET/);
+    const production = { NODE_ENV: 'production', JWT_SIGNING_KEY: 'k'.repeat(40), HOST_CLIENT_SECRET: 'h'.repeat(20) };
+    expect(() => loadConfig(production)).toThrow(/^Invalid configuration: WEBHOOK_SECRET_KEY must be set to a non-default value when NODE_ENV=production$/);
+    expect(() => loadConfig({ ...production, WEBHOOK_SECRET_KEY: DEVELOPMENT_WEBHOOK_SECRET_KEY })).toThrow(/WEBHOOK_SECRET_KEY/);
+    expect(loadConfig({ ...production, WEBHOOK_SECRET_KEY: 'w'.repeat(40) }).webhooks).toEqual({ secretKey: 'w'.repeat(40), allowInsecure: false, concurrency: 10 });
   });
 });
