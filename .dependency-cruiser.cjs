@@ -29,7 +29,8 @@ module.exports = {
     ...onlyImports('host', ['domain', 'platform']),
     ...onlyImports('api-schemas', ['domain']),
     ...onlyImports('testing', ['domain', 'platform']),
-    ...onlyImports('runs', ['domain', 'platform', 'archives', 'host']),
+    ...onlyImports('webhooks', ['domain', 'platform', 'host']),
+    ...onlyImports('runs', ['domain', 'platform', 'archives', 'host', 'webhooks']),
     {
       name: 'services-are-independent',
       comment: 'a service never imports another service (docs/architecture.md)',

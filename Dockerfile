@@ -17,6 +17,7 @@ COPY packages/platform/package.json packages/platform/
 COPY packages/archives/package.json packages/archives/
 COPY packages/host/package.json packages/host/
 COPY packages/api-schemas/package.json packages/api-schemas/
+COPY packages/webhooks/package.json packages/webhooks/
 COPY packages/runs/package.json packages/runs/
 COPY packages/testing/package.json packages/testing/
 COPY services/api/package.json services/api/

@@ -160,6 +160,8 @@ describe('docker-compose.yml', () => {
     }
     expect(environmentOf('api')).toEqual(expect.arrayContaining(['JWT_SIGNING_KEY', 'HOST_CLIENT_SECRET']));
     expect(environmentOf('worker')).toEqual(expect.arrayContaining(['S3_SSE', 'S3_SSE_KMS_KEY_ID']));
+    for (const name of ['api', 'worker', 'admin']) expect(environmentOf(name), name).toContain('WEBHOOK_SECRET_KEY');
+    for (const name of ['scheduler', 'migrate']) expect(environmentOf(name), name).not.toContain('WEBHOOK_SECRET_KEY');
   });
 });
 
@@ -270,6 +272,7 @@ describe('compiled entry points, run by plain node', () => {
     ['services/api/dist/main.js', { NODE_ENV: 'production', JWT_SIGNING_KEY: 'k'.repeat(40), HOST_CLIENT_SECRET: 'short-but-valid' }, [], 'HOST_CLIENT_SECRET must be at least 32 characters when NODE_ENV=production'],
     ['services/scheduler/dist/main.js', { NIGHTLY_CRON: 'nightly' }, [], 'NIGHTLY_CRON must be a cron pattern of 5 or 6 fields, e.g. "15 0 * * *" (got "nightly")'],
     ['services/worker/dist/main.js', { S3_SSE: 'aws:kms' }, [], 'S3_SSE_KMS_KEY_ID must be set when S3_SSE=aws:kms'],
+    ['services/worker/dist/main.js', { NODE_ENV: 'production' }, [], 'WEBHOOK_SECRET_KEY must be set when NODE_ENV=production'],
     ['packages/platform/dist/migrate-cli.js', { DATABASE_URL: 'mysql://db' }, [], 'DATABASE_URL must be a URL starting with postgres:// or postgresql:// (got "mysql://db")'],
     ['packages/admin/dist/main.js', { REDIS_URL: 'localhost' }, ['tenant', 'list'], 'REDIS_URL must be a URL starting with redis:// or rediss:// (got "localhost")'],
   ])('%s with %j stops with one line naming the variable', async (entry, env, args, message) => {
@@ -316,7 +319,7 @@ describe('compiled services on real dependencies', () => {
   });
 
   it('a production worker starts from dist/ with no JWT key and no host credentials', async () => {
-    const env = { ...environment.env, NODE_ENV: 'production', LOG_LEVEL: 'info', WORKER_METRICS_PORT: '0' };
+    const env = { ...environment.env, NODE_ENV: 'production', WEBHOOK_SECRET_KEY: 'w'.repeat(40), LOG_LEVEL: 'info', WORKER_METRICS_PORT: '0' };
     expect(Object.keys(env).filter((name) => /JWT|HOST_CLIENT/.test(name))).toEqual([]);
     const started = await startCompiled('services/worker/dist/main.js', env, 'worker started');
     expect(started).toMatchObject({ service: 'worker', archiveEncryption: 'none' });

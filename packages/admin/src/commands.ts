@@ -1,6 +1,7 @@
 import type { Command } from './cli.js';
 import { runCommand } from './run-command.js';
 import { appCreate, appList, appRevoke, featureSet, tenantGet, tenantList, tenantPut } from './host-commands.js';
+import { webhookDelete, webhookDeliveries, webhookGet, webhookRotateSecret, webhookSet } from './webhook-commands.js';
 
 export * from './cli.js';
 
@@ -13,6 +14,11 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   'app create': appCreate,
   'app list': appList,
   'app revoke': appRevoke,
+  'webhook set': webhookSet,
+  'webhook get': webhookGet,
+  'webhook delete': webhookDelete,
+  'webhook rotate-secret': webhookRotateSecret,
+  'webhook deliveries': webhookDeliveries,
   run: runCommand,
 };
 

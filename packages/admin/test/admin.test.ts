@@ -45,7 +45,32 @@ describe('pnpm admin', () => {
     expect(await verifySecret(stored!.secretHash, created.clientSecret)).toBe(true);
   });
 
+  it('registers a webhook and prints it with its secret once; reads, rotates and deletes it', async () => {
+    await admin(['tenant', 'put', 'hooked', '--name', 'Hooked']);
+    const refused = await admin(['webhook', 'set', 'hooked', '--url', 'http://127.0.0.1:9/hook']);
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stderr)).toEqual({ error: 'url must start with https://' });
+
+    const set = await admin(['webhook', 'set', 'hooked', '--url', 'http://127.0.0.1:9/hook', '--enabled', 'false'], { WEBHOOK_ALLOW_INSECURE: 'true' });
+    expect(set.code).toBe(0);
+    const created = JSON.parse(set.stdout) as { url: string; enabled: boolean; secret: string };
+    expect(created).toMatchObject({ url: 'http://127.0.0.1:9/hook', enabled: false, secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{43}=$/) });
+    expect(set.stderr).not.toContain(created.secret);
+
+    const got = await admin(['webhook', 'get', 'hooked']);
+    expect(JSON.parse(got.stdout)).toEqual({ url: 'http://127.0.0.1:9/hook', enabled: false, createdAt: expect.any(String), updatedAt: expect.any(String) });
+
+    const rotated = JSON.parse((await admin(['webhook', 'rotate-secret', 'hooked'])).stdout) as { secret: string };
+    expect(rotated.secret).toMatch(/^whsec_/);
+    expect(rotated.secret).not.toBe(created.secret);
+
+    const deleted = await admin(['webhook', 'delete', 'hooked']);
+    expect([deleted.code, JSON.parse(deleted.stdout)]).toEqual([0, { tenantId: 'hooked', deleted: true }]);
+    expect(await database.knex('tenant_webhooks').count('* as n').first()).toEqual({ n: 0 });
+  });
+
   it.each([
+    [['webhook', 'set', 'acme'], /--url is required/],
     [['feature', 'set', 'acme', '--enabled', 'yes'], /--enabled must be true or false/],
     [['tenant', 'put', 'acme'], /--name is required/],
     [['tenant', 'put', '--name', 'x'], /expected 1 argument/],

@@ -422,6 +422,50 @@ export const HostAnswers = {
   run: answer(RunReport, 'The run: its state, rounds, counts and every tenant-hour (shortened here).', [RUN_REPORT_EXAMPLE]),
 };
 
+// --- A tenant's webhook: /api/host/tenants/{tenantId}/webhook ---
+
+export const PutWebhookBody = Type.Object(
+  {
+    url: Type.String({ minLength: 1, maxLength: 2048, description: 'https:// URL whose host resolves to public addresses only' }),
+    enabled: Type.Optional(Type.Boolean({ default: true })),
+  },
+  { additionalProperties: false },
+);
+
+export const Webhook = Type.Object({
+  url: Type.String(),
+  enabled: Type.Boolean(),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+});
+export type Webhook = Static<typeof Webhook>;
+
+/** PUT's answer: the secret only when the request created the webhook. */
+export const PutWebhookAnswer = Type.Object({
+  ...Webhook.properties,
+  secret: Type.Optional(Type.String({ description: 'whsec_ + base64 of 32 random bytes; only when this request created the webhook' })),
+});
+export type PutWebhookAnswer = Static<typeof PutWebhookAnswer>;
+
+export const WebhookWithSecret = Type.Object({
+  ...Webhook.properties,
+  secret: Type.String({ description: 'whsec_ + base64 of 32 random bytes; shown only here' }),
+});
+export type WebhookWithSecret = Static<typeof WebhookWithSecret>;
+
+export const WebhookDelivery = Type.Object({
+  eventId: Type.String({ description: 'The webhook-id header of every attempt' }),
+  type: Type.String(),
+  state: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')]),
+  attempts: Type.Integer(),
+  lastStatusCode: Type.Union([Type.Integer(), Type.Null()]),
+  lastError: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String(),
+  deliveredAt: Type.Union([Type.String(), Type.Null()]),
+  failedAt: Type.Union([Type.String(), Type.Null()]),
+});
+export type WebhookDelivery = Static<typeof WebhookDelivery>;
+
 // --- Operations ---
 
 export const Health = Type.Object({ status: Type.Literal('ok') });
@@ -447,4 +491,34 @@ export const OperationsAnswers = {
       },
     },
   },
+};
+
+const WEBHOOK_EXAMPLE: Webhook = {
+  url: 'https://exporter.example.com/hooks/daily-audio',
+  enabled: true,
+  createdAt: '2025-12-01T09:40:00.000Z',
+  updatedAt: '2025-12-01T09:40:00.000Z',
+};
+const WEBHOOK_SECRET_EXAMPLE = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+
+export const WebhookAnswers = {
+  put: answer(PutWebhookAnswer, 'The webhook as saved; `secret` only when this request created it.', [{ ...WEBHOOK_EXAMPLE, secret: WEBHOOK_SECRET_EXAMPLE }, WEBHOOK_EXAMPLE]),
+  webhook: answer(Webhook, 'The tenant’s webhook, without its secret.', [WEBHOOK_EXAMPLE]),
+  deleted: answer(Type.Null(), 'The webhook was removed; deliveries still pending were cancelled.', [null]),
+  rotated: answer(WebhookWithSecret, 'The webhook with its new secret, shown only here.', [{ ...WEBHOOK_EXAMPLE, secret: WEBHOOK_SECRET_EXAMPLE }]),
+  deliveries: answer(Type.Array(WebhookDelivery), 'The last 100 deliveries, newest first.', [
+    [
+      {
+        eventId: 'msg_2f8c1d0e9b7a4c3d5e6f',
+        type: 'daily_audio_recordings.day.completed',
+        state: 'delivered',
+        attempts: 1,
+        lastStatusCode: 204,
+        lastError: null,
+        createdAt: '2025-12-13T00:41:07.000Z',
+        deliveredAt: '2025-12-13T00:41:07.000Z',
+        failedAt: null,
+      },
+    ],
+  ]),
 };

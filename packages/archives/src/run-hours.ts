@@ -79,3 +79,39 @@ export async function listRunHours(db: Knex, scope: RunScope): Promise<RunHourSt
   }>;
   return rows.map((row) => ({ tenantId: row.tenant_id, hour: row.hour, status: row.status, attempts: row.attempts, lastError: row.last_error }));
 }
+
+/** A tenant's day as a run leaves it: hours by status, and what its available hours hold. */
+export interface TenantDaySummary {
+  tenantId: string;
+  availableHours: number;
+  noDataHours: number;
+  /** 0-23, ascending. */
+  failedHours: number[];
+  totalFiles: number;
+  totalSizeBytes: number;
+}
+
+/** One summary per tenant of the scope, in its order; a tenant without rows has zeros. */
+export async function summariseTenantDays(db: Knex, scope: RunScope): Promise<TenantDaySummary[]> {
+  const rows = (await inScope(db, scope)
+    .select('tenant_id')
+    .select(db.raw("count(*) filter (where status = 'available') as available"))
+    .select(db.raw("count(*) filter (where status = 'no_data') as no_data"))
+    .select(db.raw("coalesce(array_agg(hour order by hour) filter (where status = 'failed'), '{}') as failed_hours"))
+    .select(db.raw("coalesce(sum(file_count) filter (where status = 'available'), 0) as total_files"))
+    .select(db.raw("coalesce(sum(size_bytes) filter (where status = 'available'), 0) as total_size_bytes"))
+    .groupBy('tenant_id')) as Array<{ tenant_id: string; available: number; no_data: number; failed_hours: number[]; total_files: string | number; total_size_bytes: string | number }>;
+  const byTenant = new Map(rows.map((row) => [row.tenant_id, row]));
+  return scope.tenantIds.map((tenantId) => {
+    const row = byTenant.get(tenantId);
+    return {
+      tenantId,
+      availableHours: Number(row?.available ?? 0),
+      noDataHours: Number(row?.no_data ?? 0),
+      failedHours: row?.failed_hours ?? [],
+      // Sums of bigint columns come back as numeric strings.
+      totalFiles: Number(row?.total_files ?? 0),
+      totalSizeBytes: Number(row?.total_size_bytes ?? 0),
+    };
+  });
+}

@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import type { PutWebhookAnswer, WebhookWithSecret } from '@dcar/api-schemas';
 import { addUtcDays, previousUtcDay, startOfUtcDay, type UtcDay } from '@dcar/domain';
 import {
   DEVELOPMENT_HOST_CLIENT_SECRET,
@@ -14,6 +15,8 @@ import {
 import { startLocalS3, type LocalS3 } from '@dcar/platform/local-s3';
 import { archiveMetadataOf, probeAudioFile, readZipFile } from '@dcar/testing/archive';
 import { generateRealisticDay, seedConversationAudio } from '@dcar/testing/seed';
+import { startWebhookReceiver, type WebhookReceiver } from '@dcar/testing/webhook-receiver';
+import { Webhook } from 'standardwebhooks';
 import { ApiClient, type DailyRecordings, type RunReportView } from './api-client.js';
 import { download } from './download.js';
 import { demoTenants, nextSteps } from './next-steps.js';
@@ -30,12 +33,14 @@ const dataDirectory = resolve('.data/demo');
 const logDirectory = resolve(dataDirectory, 'logs');
 const children: ServiceProcess[] = [];
 let embeddedStore: LocalS3 | null = null;
+let webhookReceiver: WebhookReceiver | null = null;
 let cleaningUp: Promise<void> | null = null;
 
 function cleanUp(): Promise<void> {
   cleaningUp ??= (async () => {
     await Promise.all(children.map((child) => child.stop(10_000)));
     await embeddedStore?.close();
+    await webhookReceiver?.close();
   })();
   return cleaningUp;
 }
@@ -86,7 +91,8 @@ async function main(): Promise<void> {
     }
 
     say('starting the services: api, scheduler, 2 workers');
-    const serviceEnv = { ...env, SCHEDULER_METRICS_PORT: String(await freePort()) };
+    // The demo's webhook receiver is plain http on 127.0.0.1, which production refuses.
+    const serviceEnv = { ...env, SCHEDULER_METRICS_PORT: String(await freePort()), WEBHOOK_ALLOW_INSECURE: 'true' };
     const api = startService({ service: 'api', env: serviceEnv, logDirectory });
     const scheduler = startService({ service: 'scheduler', env: serviceEnv, logDirectory });
     children.push(api, scheduler);
@@ -119,6 +125,15 @@ async function main(): Promise<void> {
     }
     say(`tenants ${tenants.map((t) => t.id).join(' and ')} enabled, each with an application`);
 
+    // The tenant's side of webhooks: a receiver, registered for the first tenant. The secret is shown
+    // when the webhook is created (or its secret rotated).
+    webhookReceiver = await startWebhookReceiver();
+    const hooked = tenants[0]!;
+    const webhookPath = `/api/host/tenants/${hooked.id}/webhook`;
+    const registered = await client.expect<PutWebhookAnswer>(200, 'PUT', webhookPath, hostToken, { url: webhookReceiver.url, enabled: true });
+    const webhookSecret = registered.secret ?? (await client.expect<WebhookWithSecret>(200, 'POST', `${webhookPath}/rotate-secret`, hostToken)).secret;
+    say(`${hooked.id} registered a webhook at ${webhookReceiver.url}`);
+
     say(`running the nightly flow for ${day}`);
     const { runId } = await client.expect<{ runId: string }>(202, 'POST', '/api/host/daily-audio-recordings/runs', hostToken, {
       utcDay: day,
@@ -127,6 +142,7 @@ async function main(): Promise<void> {
     const report = await followRun(client, hostToken, runId);
     say(`run ${runId} ${report.state}: ${JSON.stringify(report.counts)}`);
     if (report.state !== 'completed') throw new Error(`the run ended ${report.state}; see ${logDirectory}`);
+    await showDayCompleted(webhookReceiver, webhookSecret, runId);
 
     const tenant = tenants[0]!;
     const app = applications[tenant.id]!;
@@ -192,6 +208,25 @@ async function followRun(client: ApiClient, hostToken: string, runId: string): P
     await new Promise((r) => setTimeout(r, 1000));
   }
   throw new Error(`run ${runId} did not finish within 15 minutes`);
+}
+
+/** Waits for the run's day.completed at the receiver and verifies it as an integrator would, with standardwebhooks. */
+async function showDayCompleted(receiver: WebhookReceiver, secret: string, runId: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  const verifier = new Webhook(secret);
+  while (Date.now() < deadline) {
+    for (const request of receiver.received) {
+      // Throws on a wrong signature: the demo then fails, as it should.
+      const event = verifier.verify(request.body, request.headers as Record<string, string>) as { type: string; data: { runId: string } };
+      if (event.type === 'daily_audio_recordings.day.completed' && event.data.runId === runId) {
+        say(`webhook ${event.type} arrived (webhook-id ${String(request.headers['webhook-id'])}), signature verified with standardwebhooks:`);
+        say(`  ${JSON.stringify(event.data)}`);
+        return;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no day.completed webhook for run ${runId} within 30 s; see ${logDirectory}`);
 }
 
 async function isPortFree(port: number): Promise<boolean> {

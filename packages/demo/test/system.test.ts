@@ -12,6 +12,8 @@ import { createApplication, putTenant, setDailyAudioFeature } from '@dcar/host';
 import { createTestEnvironment, waitFor, type TestEnvironment } from '@dcar/testing';
 import { archiveMetadataOf, probeAudioFile, readZipFile } from '@dcar/testing/archive';
 import { generateRealisticDay, seedConversationAudio, type SeededRow } from '@dcar/testing/seed';
+import { startWebhookReceiver, type WebhookReceiver } from '@dcar/testing/webhook-receiver';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient, type DailyRecordings, type RunReportView } from '../src/api-client.js';
 import { download } from '../src/download.js';
@@ -30,6 +32,7 @@ const seeded = new Map<string, SeededRow[]>();
 const applications = new Map<string, { clientId: string; clientSecret: string }>();
 let client: ApiClient;
 let workers: Array<{ process: ServiceProcess; metricsPort: number }> = [];
+let receiver: WebhookReceiver;
 
 beforeAll(async () => {
   environment = await createTestEnvironment();
@@ -53,7 +56,9 @@ beforeAll(async () => {
     seeded.set(tenantId, await seedConversationAudio({ knex, s3, bucket: config.s3.sourceBucket, tenantId, rows: [...hours.values()].flat() }));
   }
 
-  const env = { ...environment.env, LOG_LEVEL: 'info', API_PORT: String(await freePort()), SCHEDULER_METRICS_PORT: String(await freePort()) };
+  receiver = await startWebhookReceiver();
+  // The receiver is plain http on this machine, which only WEBHOOK_ALLOW_INSECURE allows.
+  const env = { ...environment.env, LOG_LEVEL: 'info', API_PORT: String(await freePort()), SCHEDULER_METRICS_PORT: String(await freePort()), WEBHOOK_ALLOW_INSECURE: 'true' };
   const api = startService({ service: 'api', env, logDirectory });
   const scheduler = startService({ service: 'scheduler', env, logDirectory });
   services.push(api, scheduler);
@@ -75,6 +80,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(services.map((s) => s.stop(10_000)));
+  await receiver?.close();
   await environment?.close();
   if (logDirectory) await rm(logDirectory, { recursive: true, force: true });
 });
@@ -89,6 +95,8 @@ async function downloadObject(key: string, target: string): Promise<Buffer> {
 describe('the whole system', () => {
   it('survives a worker killed with SIGKILL mid-run: every hour ends available or no_data, every ZIP complete', async () => {
     const hostToken = await client.token(environment.config.auth.hostClientId, environment.config.auth.hostClientSecret);
+    const hooked = TENANTS[0]!;
+    const { secret } = await client.expect<{ secret: string }>(200, 'PUT', `/api/host/tenants/${hooked}/webhook`, hostToken, { url: receiver.url });
     const { runId } = await client.expect<{ runId: string }>(202, 'POST', '/api/host/daily-audio-recordings/runs', hostToken, { utcDay: day });
 
     // Kill a worker once the run is visibly under way and unfinished.
@@ -112,6 +120,19 @@ describe('the whole system', () => {
     );
     expect(report.state).toBe('completed');
     expect(report.hours).toHaveLength(TENANTS.length * 24);
+
+    // The tenant with a webhook hears of its day once, signed with its secret, from a worker process.
+    const [delivery] = await waitFor(() => (receiver.received.length > 0 ? receiver.received : undefined), { timeoutMs: 30_000, what: 'the day.completed webhook' });
+    const event = new Webhook(secret).verify(delivery!.body, delivery!.headers as Record<string, string>) as { type: string; data: Record<string, unknown> };
+    const busyHours = new Set(seeded.get(hooked)!.map((r) => r.recordedAt.getUTCHours())).size;
+    expect(event).toMatchObject({
+      type: 'daily_audio_recordings.day.completed',
+      data: { tenantId: hooked, utcDay: day, runId, availableHours: busyHours, noDataHours: 24 - busyHours, failedHours: [], totalFiles: seeded.get(hooked)!.length },
+    });
+    const deliveries = await client.expect<Array<{ eventId: string; state: string }>>(200, 'GET', `/api/host/tenants/${hooked}/webhook/deliveries`, hostToken);
+    expect(deliveries).toMatchObject([{ eventId: delivery!.headers['webhook-id'], state: 'delivered' }]);
+    const metrics = await (await fetch(`http://127.0.0.1:${workers[1]!.metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/^dcar_webhook_deliveries_total\{outcome="failed",service="worker"\} 0$/m);
 
     for (const tenantId of TENANTS) {
       const rows = seeded.get(tenantId)!;

@@ -91,6 +91,11 @@ type UnionToIntersection<U> = (U extends unknown ? (u: U) => void : never) exten
 type Flatten<T> = { [K in keyof T]: T[K] } & {};
 export type ConfigOf<Groups extends readonly AnyGroup[]> = Flatten<UnionToIntersection<ReturnType<Groups[number]['read']>>>;
 
+/** A config section two groups may both add to (`webhooks: {...}`), as opposed to a value. */
+function isSection(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 /** Values of secrets given as `<NAME>_FILE`, read from their files. */
 function readSecretFiles(shape: z.ZodRawShape, present: Record<string, string>): { values: Record<string, string>; fromFile: Set<string> } {
   const values = { ...present };
@@ -135,7 +140,8 @@ export interface ConfigLoader<Config> {
 
 /**
  * A service's loader: validates exactly the variables of `groups` (every other variable is
- * ignored) and merges the groups' sections. The first problem throws a ConfigError of one line.
+ * ignored) and merges the groups' sections (one level deep: two groups may fill one section). The
+ * first problem throws a ConfigError of one line.
  */
 export function configLoader<const Groups extends readonly AnyGroup[]>(...groups: Groups): ConfigLoader<ConfigOf<Groups>> {
   const shape: Record<string, z.core.$ZodType> = {};
@@ -165,7 +171,14 @@ export function configLoader<const Groups extends readonly AnyGroup[]>(...groups
     const context: ReadContext = { production: values.NODE_ENV === 'production' };
     if (context.production) checkProductionSecrets(shape, values, fromFile);
     const data = parsed.data as Record<string, unknown>;
-    return Object.assign({}, ...groups.map((group) => group.read(data as never, context))) as ConfigOf<Groups>;
+    const config: Record<string, unknown> = {};
+    for (const group of groups) {
+      for (const [key, value] of Object.entries(group.read(data as never, context))) {
+        const earlier = config[key];
+        config[key] = isSection(earlier) && isSection(value) ? { ...earlier, ...value } : value;
+      }
+    }
+    return config as ConfigOf<Groups>;
   };
   return Object.assign(load, { variables: Object.freeze(variables) });
 }

@@ -8,11 +8,14 @@ export { ConfigError, loadConfigOrExit, type ConfigLoader, type Env } from './co
  * Configuration by environment variables, in groups. Each service composes the groups it uses
  * (the loaders at the end), so a worker never needs the API's keys. A new variable is one line in
  * its group plus the line that reads it; a secret wrapped in `secret(...)` also gets `<NAME>_FILE`.
+ * Groups may add to the same section (`webhooks` below): sections are merged one level deep.
  */
 
 /** The development signing key; refused when NODE_ENV=production so no deployment runs on it. */
 export const DEVELOPMENT_JWT_SIGNING_KEY = 'dev-only-signing-key-change-me-0123456789abcdef';
 export const DEVELOPMENT_HOST_CLIENT_SECRET = 'host-secret';
+/** The development key that encrypts webhook secrets at rest; refused when NODE_ENV=production. */
+export const DEVELOPMENT_WEBHOOK_SECRET_KEY = 'dev-only-webhook-secret-key-change-me-0123456789';
 
 /** Keys and passwords this system checks itself must be at least this long in production. */
 const PRODUCTION_SECRET_MIN_LENGTH = 32;
@@ -162,13 +165,58 @@ export const workerVariables = configGroup(
   },
 );
 
+/** Tenants' webhooks: the API and the CLI store their secrets, the worker delivers with them. */
+export const webhookVariables = configGroup(
+  {
+    WEBHOOK_SECRET_KEY: secret(z.string().min(32, 'at least 32 characters'), {
+      developmentDefault: DEVELOPMENT_WEBHOOK_SECRET_KEY,
+      productionMinLength: PRODUCTION_SECRET_MIN_LENGTH,
+    }),
+    WEBHOOK_ALLOW_INSECURE: oneOf(['true', 'false']).default('false'),
+  },
+  (e) => ({
+    webhooks: {
+      /** Encrypts tenants' webhook secrets at rest (AES-256-GCM under a key derived from it). */
+      secretKey: e.WEBHOOK_SECRET_KEY,
+      /** Development and tests only: allows http:// URLs and private, loopback or link-local addresses. */
+      allowInsecure: e.WEBHOOK_ALLOW_INSECURE === 'true',
+    },
+  }),
+);
+
+/** The worker's side of webhooks: how many deliveries it runs at once. */
+export const webhookDeliveryVariables = configGroup(
+  {
+    WEBHOOK_CONCURRENCY: integer(1, 1000).default(10),
+  },
+  (e) => ({ webhooks: { /** Deliveries in flight per worker process, apart from the tenant-hour jobs. */ concurrency: e.WEBHOOK_CONCURRENCY } }),
+);
+
 // One loader per composition root: each validates only what its process uses.
-export const loadApiConfig = configLoader(commonVariables, shutdownVariables, databaseVariables, redisVariables, s3Variables, apiVariables, authVariables);
+export const loadApiConfig = configLoader(
+  commonVariables,
+  shutdownVariables,
+  databaseVariables,
+  redisVariables,
+  s3Variables,
+  apiVariables,
+  authVariables,
+  webhookVariables,
+);
 export const loadSchedulerConfig = configLoader(commonVariables, shutdownVariables, databaseVariables, redisVariables, s3Variables, schedulerVariables);
-export const loadWorkerConfig = configLoader(commonVariables, shutdownVariables, databaseVariables, redisVariables, s3Variables, workerVariables);
+export const loadWorkerConfig = configLoader(
+  commonVariables,
+  shutdownVariables,
+  databaseVariables,
+  redisVariables,
+  s3Variables,
+  workerVariables,
+  webhookVariables,
+  webhookDeliveryVariables,
+);
 export const loadMigrateConfig = configLoader(commonVariables, databaseVariables);
-/** `pnpm admin`: the database, and Redis for `run` (which queues a run and may wait for it). */
-export const loadAdminConfig = configLoader(commonVariables, databaseVariables, redisVariables);
+/** `pnpm admin`: the database, Redis for `run` (which queues a run and may wait for it), webhooks for `webhook`. */
+export const loadAdminConfig = configLoader(commonVariables, databaseVariables, redisVariables, webhookVariables);
 export const loadLocalS3Config = configLoader(commonVariables, s3Variables);
 /** Every group: for the demo and the tests, which run every service with one environment. */
 export const loadSystemConfig = configLoader(
@@ -181,6 +229,8 @@ export const loadSystemConfig = configLoader(
   authVariables,
   schedulerVariables,
   workerVariables,
+  webhookVariables,
+  webhookDeliveryVariables,
 );
 
 export type ApiConfig = ReturnType<typeof loadApiConfig>;

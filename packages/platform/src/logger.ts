@@ -13,6 +13,11 @@ export const REDACTED_PATHS = [
   'clientSecret',
   'access_token',
   '*.access_token',
+  // Webhook signing secrets (`whsec_...`), shown to the host once and never written to a log.
+  'secret',
+  '*.secret',
+  'webhookSecret',
+  '*.webhookSecret',
   // Presigned download links, should a response body ever be logged. Not `req.url`: request paths
   // carry no secret and operators need them.
   'links[*].url',

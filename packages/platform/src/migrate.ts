@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as initial from './migrations/001_initial.js';
 import * as runEngine from './migrations/002_run_engine.js';
+import * as webhooks from './migrations/006_webhooks.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -11,6 +12,8 @@ interface Migration {
 const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ['001_initial', initial],
   ['002_run_engine', runEngine],
+  // 003-005 are reserved for work landing in parallel; knex applies whatever is missing, in this order.
+  ['006_webhooks', webhooks],
 ];
 
 /** Names of every migration, oldest first. */

@@ -12,6 +12,8 @@ export const QueueNames = {
   archiveRun: 'archive-run',
   /** Nightly trigger and retention clean-up (scheduler). */
   maintenance: 'maintenance',
+  /** One job per webhook delivery, jobId = the event id (worker, its own BullMQ Worker). */
+  webhookDelivery: 'webhook-delivery',
 } as const;
 
 export interface ArchiveHourJobData {
@@ -31,6 +33,11 @@ export interface ArchiveRunJobs {
   'enqueue-round': { runId: string; round: number };
   /** The round's parent: runs once after every child completed or failed. */
   'round-complete': { runId: string; round: number };
+}
+
+/** A webhook delivery job: the event's row in webhook_deliveries holds the body, tenant and state. */
+export interface WebhookDeliveryJobData {
+  eventId: string;
 }
 
 /** Job names on the maintenance queue and their payloads. */

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   DEVELOPMENT_HOST_CLIENT_SECRET,
   DEVELOPMENT_JWT_SIGNING_KEY,
+  DEVELOPMENT_WEBHOOK_SECRET_KEY,
   loadAdminConfig,
   loadApiConfig,
   loadMigrateConfig,
@@ -26,7 +27,8 @@ function secretFile(name: string, content: string): string {
 const exactly = (message: string) => new RegExp(`^${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
 
 const STRONG = 'k'.repeat(40);
-const PRODUCTION_API = { NODE_ENV: 'production', JWT_SIGNING_KEY: STRONG, HOST_CLIENT_SECRET: 'h'.repeat(40) };
+const PRODUCTION_WEBHOOKS = { WEBHOOK_SECRET_KEY: 'w'.repeat(40) };
+const PRODUCTION_API = { NODE_ENV: 'production', JWT_SIGNING_KEY: STRONG, HOST_CLIENT_SECRET: 'h'.repeat(40), ...PRODUCTION_WEBHOOKS };
 
 describe('configuration', () => {
   it('gives working developer defaults for every variable', () => {
@@ -75,6 +77,9 @@ describe('configuration', () => {
     [{ S3_SSE: 'rot13' }, /^Invalid configuration: S3_SSE must be one of none, AES256, aws:kms \(got "rot13"\)$/],
     [{ S3_SSE: 'aws:kms' }, /^Invalid configuration: S3_SSE_KMS_KEY_ID must be set when S3_SSE=aws:kms$/],
     [{ S3_SSE: 'AES256', S3_SSE_KMS_KEY_ID: 'key' }, /^Invalid configuration: S3_SSE_KMS_KEY_ID must be set only when S3_SSE=aws:kms$/],
+    [{ WEBHOOK_ALLOW_INSECURE: 'yes' }, /^Invalid configuration: WEBHOOK_ALLOW_INSECURE must be one of true, false \(got "yes"\)$/],
+    [{ WEBHOOK_SECRET_KEY: 'short' }, /^Invalid configuration: WEBHOOK_SECRET_KEY must be at least 32 characters$/],
+    [{ WEBHOOK_CONCURRENCY: '0' }, /^Invalid configuration: WEBHOOK_CONCURRENCY must be an integer from 1 to 1000 \(got "0"\)$/],
   ])('stops on %j with one line naming the variable', (env, message) => {
     expect(() => loadSystemConfig(env)).toThrow(message);
   });
@@ -97,13 +102,22 @@ describe('configuration', () => {
 describe('per-service loaders', () => {
   it('a worker, the scheduler, migrate and admin load in production with no JWT key and no host credentials', () => {
     const production = { NODE_ENV: 'production' };
-    const worker = loadWorkerConfig(production);
+    const worker = loadWorkerConfig({ ...production, ...PRODUCTION_WEBHOOKS });
     expect(worker).not.toHaveProperty('auth');
     expect(worker).not.toHaveProperty('api');
-    expect(Object.keys(worker).sort()).toEqual(['databaseUrl', 'logLevel', 'nodeEnv', 'redis', 's3', 'shutdownTimeoutMs', 'worker']);
+    expect(Object.keys(worker).sort()).toEqual(['databaseUrl', 'logLevel', 'nodeEnv', 'redis', 's3', 'shutdownTimeoutMs', 'webhooks', 'worker']);
     expect(Object.keys(loadSchedulerConfig(production)).sort()).toEqual(['databaseUrl', 'logLevel', 'nodeEnv', 'redis', 's3', 'scheduler', 'shutdownTimeoutMs']);
     expect(Object.keys(loadMigrateConfig(production)).sort()).toEqual(['databaseUrl', 'logLevel', 'nodeEnv']);
-    expect(Object.keys(loadAdminConfig(production)).sort()).toEqual(['databaseUrl', 'logLevel', 'nodeEnv', 'redis']);
+    expect(Object.keys(loadAdminConfig({ ...production, ...PRODUCTION_WEBHOOKS })).sort()).toEqual(['databaseUrl', 'logLevel', 'nodeEnv', 'redis', 'webhooks']);
+  });
+
+  it('fills one section from two groups: the worker gets the webhook key and its delivery concurrency', () => {
+    expect(loadWorkerConfig({ ...PRODUCTION_WEBHOOKS, WEBHOOK_CONCURRENCY: '4' }).webhooks).toEqual({ secretKey: 'w'.repeat(40), allowInsecure: false, concurrency: 4 });
+    expect(loadApiConfig({ WEBHOOK_ALLOW_INSECURE: 'true', WEBHOOK_CONCURRENCY: 'ignored' }).webhooks).toEqual({
+      secretKey: DEVELOPMENT_WEBHOOK_SECRET_KEY,
+      allowInsecure: true,
+    });
+    expect(loadSchedulerConfig({ WEBHOOK_SECRET_KEY: 'short' })).not.toHaveProperty('webhooks');
   });
 
   it("each service ignores the others' variables, even invalid ones", () => {
@@ -129,6 +143,8 @@ describe('production secrets', () => {
     ['an unset HOST_CLIENT_SECRET', { HOST_CLIENT_SECRET: undefined }, 'Invalid configuration: HOST_CLIENT_SECRET must be set when NODE_ENV=production'],
     ['the development HOST_CLIENT_SECRET', { HOST_CLIENT_SECRET: DEVELOPMENT_HOST_CLIENT_SECRET }, 'Invalid configuration: HOST_CLIENT_SECRET must not be the development default when NODE_ENV=production'],
     ['a 31-character HOST_CLIENT_SECRET', { HOST_CLIENT_SECRET: 'h'.repeat(31) }, 'Invalid configuration: HOST_CLIENT_SECRET must be at least 32 characters when NODE_ENV=production'],
+    ['an unset WEBHOOK_SECRET_KEY', { WEBHOOK_SECRET_KEY: undefined }, 'Invalid configuration: WEBHOOK_SECRET_KEY must be set when NODE_ENV=production'],
+    ['the development WEBHOOK_SECRET_KEY', { WEBHOOK_SECRET_KEY: DEVELOPMENT_WEBHOOK_SECRET_KEY }, 'Invalid configuration: WEBHOOK_SECRET_KEY must not be the development default when NODE_ENV=production'],
   ])('refuses %s with exactly one line naming the variable', (_case, override, message) => {
     expect(() => loadApiConfig({ ...PRODUCTION_API, ...override })).toThrow(exactly(message));
   });
@@ -144,6 +160,8 @@ describe('<NAME>_FILE', () => {
       ...PRODUCTION_API,
       JWT_SIGNING_KEY: undefined,
       HOST_CLIENT_SECRET: undefined,
+      WEBHOOK_SECRET_KEY: undefined,
+      WEBHOOK_SECRET_KEY_FILE: secretFile('webhooks', `${'v'.repeat(40)}\n`),
       JWT_SIGNING_KEY_FILE: secretFile('jwt', `${'j'.repeat(40)}\n`),
       JWT_PREVIOUS_SIGNING_KEYS_FILE: secretFile('previous', `${'p'.repeat(40)},${'q'.repeat(40)}\n`),
       HOST_CLIENT_SECRET_FILE: secretFile('host', `${'s'.repeat(40)}\n`),
@@ -153,6 +171,7 @@ describe('<NAME>_FILE', () => {
     expect(config.auth.previousSigningKeys).toEqual(['p'.repeat(40), 'q'.repeat(40)]);
     expect(config.auth.hostClientSecret).toBe('s'.repeat(40));
     expect(config.s3.secretAccessKey).toBe('store-secret');
+    expect(config.webhooks.secretKey).toBe('v'.repeat(40));
   });
 
   it('names the file variable when its content is refused, without echoing it', () => {

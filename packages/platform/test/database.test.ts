@@ -22,7 +22,7 @@ describe('migrations', () => {
 
       const db = clients[2]!;
       const { rows: tables } = await db.raw(
-        "select table_name from information_schema.tables where table_schema = 'public' order by table_name",
+        `select table_name from information_schema.tables where table_schema = 'public' order by table_name collate "C"`,
       );
       expect(tables.map((t: { table_name: string }) => t.table_name)).toEqual([
         'access_audit_log',
@@ -34,7 +34,9 @@ describe('migrations', () => {
         'knex_migrations',
         'knex_migrations_lock',
         'tenant_feature_settings',
+        'tenant_webhooks',
         'tenants',
+        'webhook_deliveries',
       ]);
       const { rows: columns } = await db.raw(
         "select column_name, data_type, is_nullable from information_schema.columns where table_name = 'conversation_audio_files' order by ordinal_position",

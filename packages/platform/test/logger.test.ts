@@ -30,4 +30,10 @@ describe('log redaction', () => {
     expect(line.body).toEqual({ client_secret: '[redacted]', links: [{ hour: '00', url: '[redacted]' }] });
     expect(line.access_token).toBe('[redacted]');
   });
+
+  it('hides webhook secrets', () => {
+    const line = logLine({ secret: 'whsec_abc', body: { url: 'https://hooks.example.com/x', secret: 'whsec_def' }, webhookSecret: 'whsec_ghi' });
+    expect(line).toMatchObject({ secret: '[redacted]', body: { url: 'https://hooks.example.com/x', secret: '[redacted]' }, webhookSecret: '[redacted]' });
+    expect(JSON.stringify(line)).not.toContain('whsec_');
+  });
 });

@@ -1,12 +1,17 @@
 import { QueueNames } from '@dcar/platform';
+import { createWebhookDeliveryQueue, type WebhookDeliveryQueue } from '@dcar/webhooks';
 import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 
-/** The scheduler's queues, sharing one connection; `close()` closes the queues, the caller owns the connection. */
+/**
+ * The queues the run engine writes to, sharing one connection (webhook-delivery: the day.completed
+ * events of finished tenants); `close()` closes the queues, the caller owns the connection.
+ */
 export interface RunQueues {
   archiveHour: Queue;
   archiveRun: Queue;
   maintenance: Queue;
+  webhookDelivery: WebhookDeliveryQueue;
   flows: FlowProducer;
   close(): Promise<void>;
 }
@@ -15,14 +20,16 @@ export function createRunQueues(connection: Redis, prefix: string): RunQueues {
   const archiveHour = new Queue(QueueNames.archiveHour, { connection, prefix });
   const archiveRun = new Queue(QueueNames.archiveRun, { connection, prefix });
   const maintenance = new Queue(QueueNames.maintenance, { connection, prefix });
+  const webhookDelivery = createWebhookDeliveryQueue(connection, prefix);
   const flows = new FlowProducer({ connection, prefix });
   return {
     archiveHour,
     archiveRun,
     maintenance,
+    webhookDelivery,
     flows,
     close: async () => {
-      await Promise.all([archiveHour.close(), archiveRun.close(), maintenance.close(), flows.close()]);
+      await Promise.all([archiveHour.close(), archiveRun.close(), maintenance.close(), webhookDelivery.close(), flows.close()]);
     },
   };
 }

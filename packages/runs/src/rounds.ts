@@ -1,4 +1,4 @@
-import { countHoursByStatus, markFailed, markPending, withoutAvailableHours, type TenantHour } from '@dcar/archives';
+import { countHoursByStatus, markFailed, markPending, summariseTenantDays, withoutAvailableHours, type TenantHour } from '@dcar/archives';
 import { formatHour, HOURS_PER_DAY, ALL_HOURS } from '@dcar/domain';
 import {
   QueueNames,
@@ -9,6 +9,7 @@ import {
   type ArchiveRunJobs,
   type Knex,
 } from '@dcar/platform';
+import { emitDaysCompleted, type DayCompletedData } from '@dcar/webhooks';
 import type { Job } from 'bullmq';
 import { ARCHIVE_HOUR_JOB_OPTIONS, COORDINATION_JOB_OPTIONS, type RunQueues } from './queues.js';
 import { MAX_ROUNDS, runScope, type RoundRecord, type RunEngineDeps, type RunRow } from './model.js';
@@ -184,6 +185,53 @@ async function markRunFailures(deps: RunEngineDeps, run: RunRow, round: number):
   }
 }
 
+/** The tenants a round covered: every tenant of the run in round 1, then those with a failed hour in the previous round. */
+async function tenantsOfRound(db: Knex, run: RunRow, round: number): Promise<string[]> {
+  if (round === 1) return run.tenant_ids;
+  const rows = (await db('archive_run_failures').distinct('tenant_id').where({ run_id: run.id, round: round - 1 })) as Array<{ tenant_id: string }>;
+  return rows.map((row) => row.tenant_id);
+}
+
+async function tenantsWithFailures(db: Knex, runId: string, round: number): Promise<Set<string>> {
+  const rows = (await db('archive_run_failures').distinct('tenant_id').where({ run_id: runId, round })) as Array<{ tenant_id: string }>;
+  return new Set(rows.map((row) => row.tenant_id));
+}
+
+/** What day.completed tells a tenant: its hours by status and the available hours' totals, as they are now. */
+async function daySummaries(db: Knex, run: RunRow, tenantIds: string[]): Promise<DayCompletedData[]> {
+  const summaries = await summariseTenantDays(db, { utcDay: run.utc_day, tenantIds });
+  return summaries.map((summary) => ({
+    tenantId: summary.tenantId,
+    utcDay: run.utc_day,
+    runId: run.id,
+    availableHours: summary.availableHours,
+    noDataHours: summary.noDataHours,
+    failedHours: summary.failedHours.map(formatHour),
+    totalFiles: summary.totalFiles,
+    totalSizeBytes: summary.totalSizeBytes,
+  }));
+}
+
+/**
+ * Sends day.completed to the tenants the run has finished with after `round`: all the round's
+ * tenants after the run's last round, otherwise those without a failed hour in it (they have no
+ * further round). Runs after the round's own work is recorded and never fails it: a problem is
+ * logged and archiving carries on. A retried step emits again, which the events' idempotency keys
+ * turn into no-ops.
+ */
+async function notifyDaysCompleted(deps: RunEngineDeps, run: RunRow, round: number, lastRound: boolean): Promise<void> {
+  const emitDeps = { db: deps.db, queue: deps.queues.webhookDelivery, logger: deps.logger, now: deps.now };
+  try {
+    const retried = lastRound ? new Set<string>() : await tenantsWithFailures(deps.db, run.id, round);
+    const finished = (await tenantsOfRound(deps.db, run, round)).filter((tenantId) => !retried.has(tenantId));
+    for (let start = 0; start < finished.length; start += ENQUEUE_CHUNK_SIZE) {
+      await emitDaysCompleted(emitDeps, await daySummaries(deps.db, run, finished.slice(start, start + ENQUEUE_CHUNK_SIZE)));
+    }
+  } catch (error) {
+    deps.logger.error({ err: error, runId: run.id, utcDay: run.utc_day, round }, 'could not find the tenants finished for day.completed');
+  }
+}
+
 /**
  * `round-complete`: runs once every job of the round completed or failed. Records the round, then
  * either adds the next round with the failed tenant-hours or, after the last round, finishes the run.
@@ -205,6 +253,7 @@ export async function processRoundComplete(deps: RunEngineDeps, job: Job<Archive
   }));
 
   if (enqueueError !== null) {
+    // No day.completed either: the run produced nothing for the round's tenants, there is no day to announce.
     log.error({ err: enqueueError }, 'round could not be enqueued; run failed');
     await deps.db('archive_runs')
       .where({ id: runId })
@@ -214,6 +263,7 @@ export async function processRoundComplete(deps: RunEngineDeps, job: Job<Archive
   if (failed > 0 && round < MAX_ROUNDS) {
     log.warn({ jobs, failed }, 'round finished with failures; retrying them in the next round');
     await addRoundFlow(deps.queues, runId, round + 1);
+    await notifyDaysCompleted(deps, run, round, false);
     return { failed, nextRound: round + 1 };
   }
 
@@ -225,5 +275,6 @@ export async function processRoundComplete(deps: RunEngineDeps, job: Job<Archive
     .where({ id: runId })
     .update({ state, counts: JSON.stringify(counts), finished_at: finishedAt });
   log.info({ jobs, failed, counts, state }, 'run finished');
+  await notifyDaysCompleted(deps, run, round, true);
   return { failed, nextRound: null };
 }

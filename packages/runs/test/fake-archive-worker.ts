@@ -11,13 +11,14 @@ export function startFakeArchiveWorker(options: {
   db: Knex;
   redisUrl: string;
   prefix: string;
-  shouldFail: (data: ArchiveHourJobData) => boolean;
+  /** May wait before answering, to hold a tenant-hour back. */
+  shouldFail: (data: ArchiveHourJobData) => boolean | Promise<boolean>;
 }): { worker: Worker<ArchiveHourJobData>; close(): Promise<void> } {
   const connection = createRedisConnection(options.redisUrl, 'consumer');
   const processor = async (job: Job<ArchiveHourJobData>) => {
     const { tenantId, utcDay, hour, runId } = job.data;
     const key = { tenantId, utcDay: utcDay as UtcDay, hour };
-    if (options.shouldFail(job.data)) {
+    if (await options.shouldFail(job.data)) {
       const message = `source store unreachable for ${tenantId} hour ${hour} round ${job.data.round}`;
       await recordFailure(options.db, key, message);
       throw new Error(message);

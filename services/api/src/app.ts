@@ -3,6 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { documentDateFormats, openApiDocument } from '@dcar/api-schemas';
 import { createMetricsRegistry, type ApiConfig, type Knex, type Logger } from '@dcar/platform';
 import type { RunQueues } from '@dcar/runs';
+import { createSecretBox, systemResolveHost, type ResolveHost } from '@dcar/webhooks';
 import fastifyFormbody from '@fastify/formbody';
 import fastifyHelmet, { type FastifyHelmetOptions } from '@fastify/helmet';
 import fastifySwagger from '@fastify/swagger';
@@ -23,6 +24,7 @@ import { registerDailyRecordingsRoute, routableDailyUrl } from './routes/daily-r
 import { registerHostRoutes } from './routes/host.js';
 import { registerOperationsRoutes } from './routes/operations.js';
 import { registerTokenRoute } from './routes/token.js';
+import { registerWebhookRoutes } from './routes/webhooks.js';
 import { strictBodyValidators } from './validation.js';
 
 /** Where the OpenAPI document and the docs page are served. */
@@ -70,6 +72,8 @@ export interface ApiDeps {
    */
   limitsClock?: () => number;
   jwks?: JwksKeySource;
+  /** How webhook URLs' hosts are resolved at registration; default: the system resolver. */
+  resolveHost?: ResolveHost;
 }
 
 /** The API as a Fastify instance, from injected clients: main.ts listens with it, tests inject into it. */
@@ -140,6 +144,14 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     rateLimitNamespace: deps.rateLimitNamespace ?? `${config.redis.prefix}:download-limit:`,
   });
   await registerHostRoutes(app, { db: deps.db, auth: config.auth, runQueues: deps.runQueues, logger: deps.logger, now });
+  await registerWebhookRoutes(app, {
+    db: deps.db,
+    auth: config.auth,
+    secrets: createSecretBox(config.webhooks.secretKey),
+    policy: { allowInsecure: config.webhooks.allowInsecure },
+    resolveHost: deps.resolveHost ?? systemResolveHost,
+    logger: deps.logger,
+  });
   registerOperationsRoutes(app, { db: deps.db, redis: deps.redis, s3: deps.s3, archiveBucket: config.s3.archiveBucket, registry });
   await registerBullBoard(app, { queues: deps.runQueues, auth: config.auth, throttle });
   await app.register(fastifySwaggerUi, { routePrefix: DOCS_PATH });

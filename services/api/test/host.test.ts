@@ -209,6 +209,6 @@ describe('operations', () => {
     expect(page.headers['content-type']).toMatch(/text\/html/);
     const queues = await api.app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: { authorization: `Basic ${basic}` } });
     expect(queues.statusCode).toBe(200);
-    expect(queues.json().queues.map((q: { name: string }) => q.name).sort()).toEqual(['archive-hour', 'archive-run', 'maintenance']);
+    expect(queues.json().queues.map((q: { name: string }) => q.name).sort()).toEqual(['archive-hour', 'archive-run', 'maintenance', 'webhook-delivery']);
   });
 });

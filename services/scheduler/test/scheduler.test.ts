@@ -1,11 +1,14 @@
 import { recordResult } from '@dcar/archives';
 import { addUtcDays, utcDayOf, type UtcDay } from '@dcar/domain';
 import { putTenant, setDailyAudioFeature } from '@dcar/host';
-import { QueueNames, createRedisConnection, type ArchiveHourJobData } from '@dcar/platform';
+import { QueueNames, createLogger, createRedisConnection, type ArchiveHourJobData } from '@dcar/platform';
 import { createRunQueues, getRunReport, nightlyRunId, type RunQueues, type RunReport } from '@dcar/runs';
 import { createTestEnvironment, waitFor, type TestEnvironment } from '@dcar/testing';
+import { startWebhookReceiver, type WebhookReceiver } from '@dcar/testing/webhook-receiver';
+import { createSecretBox, createWebhookMetrics, putWebhook, startWebhookDeliveryWorker, systemResolveHost, type WebhookDeliveryWorker } from '@dcar/webhooks';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type ServiceProcess } from './processes.js';
 
@@ -16,6 +19,10 @@ let connection: Redis;
 let queues: RunQueues;
 let hourWorker: Worker<ArchiveHourJobData>;
 const processed: string[] = [];
+let receiver: WebhookReceiver;
+let deliveryWorker: WebhookDeliveryWorker;
+/** Tenants with a webhook: each must hear of the nightly run exactly once, whatever happens to the replicas. */
+const WEBHOOK_TENANTS = ['tenant-000', 'tenant-150', 'tenant-299'];
 const schedulers: ServiceProcess[] = [];
 const yesterday = addUtcDays(utcDayOf(new Date()), -1);
 
@@ -53,11 +60,23 @@ beforeAll(async () => {
     await putTenant(env.knex, id, { name: id });
     await setDailyAudioFeature(env.knex, id, { enabled: true, retentionDays: 2 });
   }
+  receiver = await startWebhookReceiver();
+  const secrets = createSecretBox(env.config.webhooks.secretKey);
+  const logger = createLogger({ service: 'test', level: 'silent' });
+  for (const id of WEBHOOK_TENANTS) {
+    await putWebhook({ db: env.knex, secrets, policy: { allowInsecure: true }, resolveHost: systemResolveHost, logger }, id, { url: `${receiver.url}/${id}` });
+  }
+  deliveryWorker = startWebhookDeliveryWorker(
+    { db: env.knex, secrets, policy: { allowInsecure: true }, logger, metrics: createWebhookMetrics(new Registry()), now: () => new Date() },
+    { connection: createRedisConnection(env.config.redis.url, 'consumer'), prefix: env.redisPrefix, concurrency: 4 },
+  );
 });
 
 afterAll(async () => {
   await Promise.allSettled(schedulers.map((s) => s.kill('SIGKILL')));
   await hourWorker?.close();
+  await deliveryWorker?.close();
+  await receiver?.close();
   await queues?.close();
   connection?.disconnect();
   await env?.close();
@@ -98,5 +117,17 @@ describe('scheduler replicas', () => {
     expect(processed).toHaveLength(7200);
     expect(new Set(processed).size).toBe(7200);
     expect(report.hours.every((h) => h.attempts === 1)).toBe(true);
+
+    // day.completed: one delivery per tenant with a webhook, and one POST each.
+    await waitFor(async () => ((await env.knex('webhook_deliveries').where({ state: 'delivered' }).count('* as n').first())?.n === WEBHOOK_TENANTS.length ? true : undefined), {
+      what: 'day.completed delivered to every tenant with a webhook',
+    });
+    expect((await env.knex('webhook_deliveries').select('tenant_id', 'idempotency_key').orderBy('tenant_id')).map((r: { tenant_id: string; idempotency_key: string }) => [r.tenant_id, r.idempotency_key])).toEqual(
+      WEBHOOK_TENANTS.map((id) => [id, `day.completed:${runId}:${id}`]),
+    );
+    expect(receiver.received.map((r) => r.path).sort()).toEqual(WEBHOOK_TENANTS.map((id) => `/hook/${id}`));
+    expect(receiver.received.map((r) => JSON.parse(r.body).data)).toEqual(
+      expect.arrayContaining(WEBHOOK_TENANTS.map((tenantId) => ({ tenantId, utcDay: yesterday, runId, availableHours: 0, noDataHours: 24, failedHours: [], totalFiles: 0, totalSizeBytes: 0 }))),
+    );
   });
 });

@@ -14,6 +14,7 @@ import {
   serveMetrics,
   type ArchiveHourJobData,
 } from '@dcar/platform';
+import { createSecretBox, createWebhookMetrics, startWebhookDeliveryWorker } from '@dcar/webhooks';
 import { createArchiveHourProcessor } from './archive-hour-processor.js';
 import { createTenantHourArchiver, type ArchiveHourSummary } from './archive-tenant-hour.js';
 import { createWorkerMetrics } from './metrics.js';
@@ -34,8 +35,9 @@ const MAX_STALLED_COUNT = 2;
 const config = loadConfigOrExit(loadWorkerConfig, process.env);
 const logger = createLogger({ service: 'worker', level: config.logLevel });
 
-// One connection per running job (each holds its hour's advisory lock) plus a few for the rest.
-const db = createKnex(config.databaseUrl, { max: config.worker.concurrency + 2 });
+// One connection per running job (each holds its hour's advisory lock), a few for webhook
+// deliveries (short queries between HTTP requests) and the rest.
+const db = createKnex(config.databaseUrl, { max: config.worker.concurrency + Math.min(config.webhooks.concurrency, 8) + 2 });
 const s3 = createS3Client(config.s3);
 await ensureBuckets(s3, [config.s3.archiveBucket]);
 
@@ -71,6 +73,21 @@ const worker = new Worker<ArchiveHourJobData, ArchiveHourSummary>(QueueNames.arc
 });
 worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
 
+// Webhook deliveries: a second BullMQ Worker with its own connection and concurrency, so a long
+// transcode never holds a delivery back; replicas of this service share the deliveries too.
+const webhookConnection = createRedisConnection(config.redis.url, 'consumer');
+const webhookDelivery = startWebhookDeliveryWorker(
+  {
+    db,
+    secrets: createSecretBox(config.webhooks.secretKey),
+    policy: { allowInsecure: config.webhooks.allowInsecure },
+    logger,
+    metrics: createWebhookMetrics(registry),
+    now: () => new Date(),
+  },
+  { connection: webhookConnection, prefix: config.redis.prefix, concurrency: config.webhooks.concurrency },
+);
+
 // Running jobs get most of the shutdown budget to finish; the rest is for cancelling them
 // (killing ffmpeg, aborting uploads, handing the jobs back) and closing connections.
 const graceMs = Math.max(1000, config.shutdownTimeoutMs - 5000);
@@ -80,8 +97,10 @@ installShutdown({
   timeoutMs: config.shutdownTimeoutMs,
   steps: () => [
     {
-      name: 'worker',
+      name: 'workers',
       close: async () => {
+        // Both stop taking jobs at once; a delivery in flight ends within its 10 s timeout, well inside the grace period.
+        const webhooksClosed = webhookDelivery.close();
         const closed = worker.close();
         let timer: NodeJS.Timeout | undefined;
         const finishedInTime = await Promise.race([
@@ -96,9 +115,10 @@ installShutdown({
           stopping.abort(new Error('worker shutting down'));
           await closed;
         }
+        await webhooksClosed;
       },
     },
-    { name: 'redis', close: () => redis.quit() },
+    { name: 'redis', close: async () => void (await Promise.all([redis.quit(), webhookConnection.quit()])) },
     { name: 'metrics', close: () => metricsServer.close() },
     { name: 'database', close: () => db.destroy() },
     { name: 's3', close: () => s3.destroy() },
@@ -109,6 +129,7 @@ logger.info(
   {
     queue: QueueNames.archiveHour,
     concurrency: config.worker.concurrency,
+    webhookConcurrency: config.webhooks.concurrency,
     transcodeConcurrency: config.worker.transcodeConcurrency,
     archiveEncryption: config.worker.archiveEncryption?.algorithm ?? 'none',
     metricsPort: metricsServer.port,

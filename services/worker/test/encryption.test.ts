@@ -109,6 +109,8 @@ describe('server-side encryption of archives', () => {
     const workerEnv = {
       ...env.env,
       NODE_ENV: 'production',
+      // The worker's own secret in production: the key its webhook deliveries decrypt with.
+      WEBHOOK_SECRET_KEY: 'w'.repeat(40),
       LOG_LEVEL: 'info',
       WORKER_METRICS_PORT: '0',
       S3_ENDPOINT: proxy.endpoint,

@@ -30,12 +30,12 @@ function isHostCredentials(credentials: { user: string; password: string }, auth
   return idMatches && secretMatches;
 }
 
-/** Bull Board at /admin/queues over the archive-hour, archive-run and maintenance queues, behind the host's credentials. */
+/** Bull Board at /admin/queues over the archive-hour, archive-run, maintenance and webhook-delivery queues, behind the host's credentials. */
 export async function registerBullBoard(app: FastifyInstance, deps: { queues: RunQueues; auth: AuthConfig; throttle: GuessThrottle }): Promise<void> {
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(BULL_BOARD_PATH);
   createBullBoard({
-    queues: [deps.queues.archiveHour, deps.queues.archiveRun, deps.queues.maintenance].map((queue) => new BullMQAdapter(queue, { readOnlyMode: false })),
+    queues: [deps.queues.archiveHour, deps.queues.archiveRun, deps.queues.maintenance, deps.queues.webhookDelivery].map((queue) => new BullMQAdapter(queue, { readOnlyMode: false })),
     serverAdapter,
     options: { uiConfig: { boardTitle: 'Daily audio archives' } },
   });

@@ -39,7 +39,7 @@ export interface HostRoutesDeps {
 }
 
 /** Host endpoints need a valid token (401) carrying host_admin (403). */
-async function requireHostAdmin(auth: AuthConfig, request: FastifyRequest): Promise<void> {
+export async function requireHostAdmin(auth: AuthConfig, request: FastifyRequest): Promise<void> {
   const principal = await authenticate(request, auth);
   if (!principal.scopes.has(Scopes.hostAdmin)) throw new InsufficientScope(Scopes.hostAdmin, HostMessages.missingHostScope);
 }
