@@ -10,7 +10,13 @@ function onlyImports(name, allowed) {
   const permitted = [name, ...allowed].map((pkg) => `^packages/${pkg}/`);
   const comment = `packages/${name} may import ${allowed.length ? `only ${allowed.join(', ')}` : 'no workspace package'} (docs/architecture.md)`;
   return [
-    { name: `${name}-imports`, comment, severity: 'error', from: { path: `^packages/${name}/src/` }, to: { path: '^(packages|services)/', pathNot: permitted } },
+    {
+      name: `${name}-imports`,
+      comment,
+      severity: 'error',
+      from: { path: `^packages/${name}/src/` },
+      to: { path: '^(packages|services)/', pathNot: permitted },
+    },
     {
       name: `${name}-test-imports`,
       comment,

@@ -45,8 +45,15 @@ mkdir -p "$directory"
 verified=0
 # One line per available hour: its hour, the listed SHA-256 and its link. The link is its own
 # credential (no Authorization header); -L follows a link to the API on to the store.
+# A link answers 401 once expired (ask for the day again), 403 when altered or its application was
+# revoked (or the feature was disabled), 404 once retention removed the archive.
 while IFS=$'\t' read -r hour sha256 url; do
-  curl -sS --fail -L -o "$directory/$hour.zip" "$url"
+  status=$(curl -sS -L -o "$directory/$hour.zip" -w '%{http_code}' "$url")
+  if [ "$status" != 200 ]; then
+    echo "error: hour $hour: HTTP $status $(jq -r '.error // empty' "$directory/$hour.zip" 2>/dev/null || true)" >&2
+    rm -f "$directory/$hour.zip"
+    exit 1
+  fi
   if ! echo "$sha256  $directory/$hour.zip" | sha256sum --check --quiet --strict; then
     rm -f "$directory/$hour.zip"
     echo "error: hour $hour: its SHA-256 does not match the listed $sha256" >&2

@@ -34,14 +34,22 @@ interface DailyRecordings {
 }
 
 /** An answer other than the one expected: the API's `{ "error": "…" }` message, with what to do for the usual ones. */
-async function failure(what: string, response: Response): Promise<Error> {
+async function failure(what: string, response: Response, kind: 'api' | 'link' = 'api'): Promise<Error> {
   const body = (await response.json().catch(() => ({}))) as { error?: string };
-  const hints: Record<number, string> = {
-    401: 'check the client id and secret, or get a new token',
-    403: 'the application lacks the dataservice_external scope, or the feature is disabled for the tenant',
-    404: 'the day is older than the tenant’s retention',
-    429: `the tenant’s hourly request limit is used up; retry after ${response.headers.get('retry-after') ?? '?'} s`,
-  };
+  const hints: Record<number, string> =
+    kind === 'link'
+      ? {
+          // A download link's own answers (it carries no token, and does not count against the limit).
+          401: 'the link expired: ask for the day again to get fresh links',
+          403: 'the link was altered or its application revoked, or the feature was disabled for the tenant',
+          404: 'retention removed the archive',
+        }
+      : {
+          401: 'check the client id and secret, or get a new token',
+          403: 'the application lacks the dataservice_external scope, or the feature is disabled for the tenant',
+          404: 'the day is older than the tenant’s retention',
+          429: `the tenant’s hourly request limit is used up; retry after ${response.headers.get('retry-after') ?? '?'} s`,
+        };
   const hint = hints[response.status] ? ` (${hints[response.status]})` : '';
   return new Error(`${what}: HTTP ${response.status} ${body.error ?? ''}${hint}`);
 }
@@ -71,7 +79,7 @@ async function getDay(apiUrl: string, token: string, day: string): Promise<Daily
  */
 async function downloadVerified(link: HourLink, path: string): Promise<{ bytes: number; sha256: string }> {
   const response = await fetch(link.url!, { redirect: 'follow' });
-  if (!response.ok || !response.body) throw await failure(`hour ${link.hour}`, response);
+  if (!response.ok || !response.body) throw await failure(`hour ${link.hour}`, response, 'link');
   const hash = createHash('sha256');
   let bytes = 0;
   const hashing = new Transform({
@@ -82,7 +90,7 @@ async function downloadVerified(link: HourLink, path: string): Promise<{ bytes: 
     },
   });
   const partial = `${path}.partial`;
-  await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), hashing, createWriteStream(partial));
+  await pipeline(Readable.fromWeb(response.body), hashing, createWriteStream(partial));
   const sha256 = hash.digest('hex');
   if (sha256 !== link.sha256) {
     await rm(partial, { force: true });

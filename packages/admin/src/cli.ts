@@ -1,12 +1,14 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { AdminConfig, Knex, Logger } from '@dcar/platform';
+import type { ProgressOutput } from './progress.js';
 
-/** What every admin command gets: validated config, a database handle, a logger, the clock. */
+/** What every admin command gets: validated config, a database handle, a logger, the clock, and where progress goes (stderr). */
 export interface CommandContext {
   config: AdminConfig;
   db: Knex;
   logger: Logger;
   now: () => Date;
+  progress: ProgressOutput;
 }
 
 /** The command's JSON result and its exit code (0 unless the command says otherwise). */
@@ -18,7 +20,16 @@ export interface CommandResult {
 export interface Command {
   /** One usage line, shown on bad arguments. */
   usage: string;
+  /** One line on what it does, for `pnpm admin --help`. */
+  summary: string;
+  /** Its options and what it prints, for `pnpm admin help <command>`. */
+  details?: string;
   run(ctx: CommandContext, args: string[]): Promise<CommandResult>;
+}
+
+/** The command could not do what was asked (a wait that timed out, say): `{"error": message}` on stderr, exit 1, no stack. */
+export class CommandFailed extends Error {
+  override name = 'CommandFailed';
 }
 
 /** Wrong arguments: the CLI prints the message and the command's usage line and exits 2. */

@@ -1,16 +1,9 @@
-import {
-  createApplication,
-  getTenant,
-  listApplications,
-  listTenants,
-  putTenant,
-  revokeApplication,
-  setDailyAudioFeature,
-} from '@dcar/host';
+import { createApplication, getTenant, listApplications, listTenants, putTenant, revokeApplication, setDailyAudioFeature } from '@dcar/host';
 import { UsageError, parseBooleanFlag, parseCommandArgs, parseIntegerFlag, type Command } from './cli.js';
 
 export const tenantPut: Command = {
   usage: 'tenant put <tenantId> --name <name>',
+  summary: 'create a tenant, or rename it',
   async run({ db }, args) {
     const { values, positionals } = parseCommandArgs(args, { name: { type: 'string' } }, 1);
     if (!values.name) throw new UsageError('--name is required');
@@ -21,6 +14,7 @@ export const tenantPut: Command = {
 
 export const tenantGet: Command = {
   usage: 'tenant get <tenantId>',
+  summary: 'show a tenant with its daily audio recordings settings',
   async run({ db }, args) {
     const { positionals } = parseCommandArgs(args, {}, 1);
     return { output: await getTenant(db, positionals[0]!) };
@@ -29,6 +23,7 @@ export const tenantGet: Command = {
 
 export const tenantList: Command = {
   usage: 'tenant list',
+  summary: 'list every tenant',
   async run({ db }, args) {
     parseCommandArgs(args, {}, 0);
     return { output: await listTenants(db) };
@@ -37,12 +32,9 @@ export const tenantList: Command = {
 
 export const featureSet: Command = {
   usage: 'feature set <tenantId> --enabled true|false [--retention-days 1-7]',
+  summary: 'enable or disable daily audio recordings for a tenant, and set its retention',
   async run({ db }, args) {
-    const { values, positionals } = parseCommandArgs(
-      args,
-      { enabled: { type: 'string' }, 'retention-days': { type: 'string' } },
-      1,
-    );
+    const { values, positionals } = parseCommandArgs(args, { enabled: { type: 'string' }, 'retention-days': { type: 'string' } }, 1);
     const enabled = parseBooleanFlag('enabled', values.enabled);
     const retentionDays = parseIntegerFlag('retention-days', values['retention-days']);
     return { output: await setDailyAudioFeature(db, positionals[0]!, { enabled, retentionDays }) };
@@ -51,10 +43,14 @@ export const featureSet: Command = {
 
 export const appCreate: Command = {
   usage: 'app create <tenantId> --name <name> [--scopes dataservice_external]',
+  summary: 'create an application (client credentials); its secret is printed only here',
   async run({ db }, args) {
     const { values, positionals } = parseCommandArgs(args, { name: { type: 'string' }, scopes: { type: 'string' } }, 1);
     if (!values.name) throw new UsageError('--name is required');
-    const scopes = values.scopes?.split(',').map((s) => s.trim()).filter(Boolean);
+    const scopes = values.scopes
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const { clientId, clientSecret, application } = await createApplication(db, positionals[0]!, { name: values.name, scopes });
     return { output: { clientId, clientSecret, tenantId: application.tenantId, name: application.name, scopes: application.scopes } };
   },
@@ -62,6 +58,7 @@ export const appCreate: Command = {
 
 export const appList: Command = {
   usage: 'app list <tenantId>',
+  summary: "list a tenant's applications (no secrets)",
   async run({ db }, args) {
     const { positionals } = parseCommandArgs(args, {}, 1);
     return { output: await listApplications(db, positionals[0]!) };
@@ -70,6 +67,7 @@ export const appList: Command = {
 
 export const appRevoke: Command = {
   usage: 'app revoke <tenantId> <clientId>',
+  summary: 'revoke an application: its tokens stop working at once',
   async run({ db }, args) {
     const { positionals } = parseCommandArgs(args, {}, 2);
     return { output: await revokeApplication(db, positionals[0]!, positionals[1]!) };

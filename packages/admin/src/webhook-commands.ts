@@ -22,6 +22,7 @@ function registrationDeps({ config, db, logger }: CommandContext): WebhookRegist
 
 export const webhookSet: Command = {
   usage: 'webhook set <tenantId> --url <https://...> [--enabled true|false]',
+  summary: "register or change a tenant's webhook; its signing secret is printed when created",
   async run(ctx, args) {
     const { values, positionals } = parseCommandArgs(args, { url: { type: 'string' }, enabled: { type: 'string' } }, 1);
     if (!values.url) throw new UsageError('--url is required');
@@ -32,6 +33,7 @@ export const webhookSet: Command = {
 
 export const webhookGet: Command = {
   usage: 'webhook get <tenantId>',
+  summary: "show a tenant's webhook (no secret)",
   async run({ db }, args) {
     const { positionals } = parseCommandArgs(args, {}, 1);
     return { output: await getWebhook(db, positionals[0]!) };
@@ -40,6 +42,7 @@ export const webhookGet: Command = {
 
 export const webhookDelete: Command = {
   usage: 'webhook delete <tenantId>',
+  summary: "remove a tenant's webhook and cancel its pending deliveries",
   async run(ctx, args) {
     const { positionals } = parseCommandArgs(args, {}, 1);
     await deleteWebhook(registrationDeps(ctx), positionals[0]!);
@@ -49,6 +52,7 @@ export const webhookDelete: Command = {
 
 export const webhookRotateSecret: Command = {
   usage: 'webhook rotate-secret <tenantId>',
+  summary: "give a tenant's webhook a new signing secret, printed only here",
   async run(ctx, args) {
     const { positionals } = parseCommandArgs(args, {}, 1);
     return { output: await rotateWebhookSecret(registrationDeps(ctx), positionals[0]!) };
@@ -57,6 +61,7 @@ export const webhookRotateSecret: Command = {
 
 export const webhookDeliveries: Command = {
   usage: 'webhook deliveries <tenantId>',
+  summary: "the last 100 deliveries of a tenant's webhook, newest first",
   async run({ db }, args) {
     const { positionals } = parseCommandArgs(args, {}, 1);
     return { output: await listWebhookDeliveries(db, positionals[0]!) };

@@ -34,7 +34,7 @@ describe('pnpm admin', () => {
 
     const feature = await admin(['feature', 'set', 'acme', '--enabled', 'true', '--retention-days', '5']);
     expect(feature.code).toBe(0);
-    expect(JSON.parse(feature.stdout).dailyAudioRecordings).toEqual({ enabled: true, retentionDays: 5 });
+    expect((JSON.parse(feature.stdout) as { dailyAudioRecordings: unknown }).dailyAudioRecordings).toEqual({ enabled: true, retentionDays: 5 });
 
     const app = await admin(['app', 'create', 'acme', '--name', 'exporter']);
     expect(app.code).toBe(0);
@@ -54,11 +54,16 @@ describe('pnpm admin', () => {
     const set = await admin(['webhook', 'set', 'hooked', '--url', 'http://127.0.0.1:9/hook', '--enabled', 'false'], { WEBHOOK_ALLOW_INSECURE: 'true' });
     expect(set.code).toBe(0);
     const created = JSON.parse(set.stdout) as { url: string; enabled: boolean; secret: string };
-    expect(created).toMatchObject({ url: 'http://127.0.0.1:9/hook', enabled: false, secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{43}=$/) });
+    expect(created).toMatchObject({ url: 'http://127.0.0.1:9/hook', enabled: false, secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{43}=$/) as string });
     expect(set.stderr).not.toContain(created.secret);
 
     const got = await admin(['webhook', 'get', 'hooked']);
-    expect(JSON.parse(got.stdout)).toEqual({ url: 'http://127.0.0.1:9/hook', enabled: false, createdAt: expect.any(String), updatedAt: expect.any(String) });
+    expect(JSON.parse(got.stdout)).toEqual({
+      url: 'http://127.0.0.1:9/hook',
+      enabled: false,
+      createdAt: expect.any(String) as string,
+      updatedAt: expect.any(String) as string,
+    });
 
     const rotated = JSON.parse((await admin(['webhook', 'rotate-secret', 'hooked'])).stdout) as { secret: string };
     expect(rotated.secret).toMatch(/^whsec_/);
@@ -88,6 +93,26 @@ describe('pnpm admin', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('unknown command: tenant explode');
     expect(result.stderr).toContain('feature set <tenantId> --enabled true|false');
+  });
+
+  it('--help lists every command with what it does; help <command> and <command> --help show one in full', async () => {
+    const help = await admin(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^usage: pnpm admin <command> \[arguments\]\n/);
+    expect(help.stdout).toMatch(/^ {2}runs +list runs, newest first, with their state and rounds$/m);
+    expect(help.stdout).toMatch(/^ {2}tenant put +create a tenant, or rename it$/m);
+
+    const run = await admin(['help', 'run']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(
+      'usage: pnpm admin run <utcDay> [--tenant <tenantId>]... [--force] [--wait [--timeout <seconds>] [--stall-warning <seconds>]]',
+    );
+    expect(run.stdout).toMatch(/^ {2}--timeout <seconds> +with --wait: give up waiting after this long, exit 1/m);
+    expect((await admin(['webhook', 'set', '--help'])).stdout).toMatch(/^usage: pnpm admin webhook set <tenantId> --url/);
+
+    const unknown = await admin(['help', 'explode']);
+    expect([unknown.code, unknown.stdout]).toEqual([2, '']);
+    expect(unknown.stderr).toMatch(/^unknown command: explode\nusage: pnpm admin <command>/);
   });
 
   it('exits 1 with a JSON error for a refused operation', async () => {

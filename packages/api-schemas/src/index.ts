@@ -1,4 +1,4 @@
-import { ARCHIVE_STATUSES, ContractMessages, Scopes, TENANT_ID_PATTERN, type ArchiveStatus } from '@dcar/domain';
+import { ARCHIVE_STATUSES, ContractMessages, RUN_NOT_QUEUED_MESSAGE, Scopes, TENANT_ID_PATTERN, type ArchiveStatus } from '@dcar/domain';
 import { Type, type Static, type TSchema } from 'typebox';
 
 /**
@@ -15,7 +15,7 @@ export * from './openapi.js';
  * OpenAPI document. The copy leaves the shared schema as it is, so each route describes its own.
  */
 export function answer<T extends TSchema>(schema: T, description: string, examples: readonly unknown[], headers?: Record<string, TSchema>): T {
-  return { ...schema, description, examples, ...(headers ? { headers } : {}) } as T;
+  return { ...schema, description, examples, ...(headers ? { headers } : {}) };
 }
 
 export const ErrorBody = Type.Object({ error: Type.String() });
@@ -23,7 +23,12 @@ export type ErrorBody = Static<typeof ErrorBody>;
 
 /** An error answer `{ "error": message }`, described, with each exact message it may carry as an example. */
 export function errorAnswer(description: string, messages: readonly string[], headers?: Record<string, TSchema>) {
-  return answer(ErrorBody, description, messages.map((error) => ({ error })), headers);
+  return answer(
+    ErrorBody,
+    description,
+    messages.map((error) => ({ error })),
+    headers,
+  );
 }
 
 /** Messages of the host endpoints that are not the contract's own. */
@@ -74,9 +79,14 @@ export const TokenAnswers = {
     { error: 'invalid_scope' },
   ]),
   401: answer(OAuthErrorBody, 'Unknown client, wrong secret or revoked application (with `WWW-Authenticate: Basic`).', [{ error: 'invalid_client' }]),
-  429: answer(OAuthErrorBody, 'More than 20 wrong secrets for one client id from one address within 5 minutes; whatever is sent is refused until Retry-After.', [{ error: 'too_many_requests' }], {
-    'retry-after': Type.Integer({ description: 'Seconds until a request would be considered again.' }),
-  }),
+  429: answer(
+    OAuthErrorBody,
+    'More than 20 wrong secrets for one client id from one address within 5 minutes; whatever is sent is refused until Retry-After.',
+    [{ error: 'too_many_requests' }],
+    {
+      'retry-after': Type.Integer({ description: 'Seconds until a request would be considered again.' }),
+    },
+  ),
   500: answer(OAuthErrorBody, 'Anything unexpected; details only in the log.', [{ error: 'server_error' }]),
 };
 
@@ -97,7 +107,11 @@ export const DailyRecordingsParams = Type.Object({ utcDay: UtcDayText });
 
 export const HourLink = Type.Object({
   hour: Type.String({ description: '"00" to "23"' }),
-  url: Type.Union([Type.String(), Type.Null()], { description: 'Download link of the hour’s ZIP, valid 24 hours; null unless available' }),
+  url: Type.Union([Type.String(), Type.Null()], {
+    description:
+      'Download link of the hour’s ZIP, valid DOWNLOAD_LINK_TTL_SECONDS (default 24 hours); null unless available. With DOWNLOAD_LINKS=api (the default) ' +
+      'a signed link to this API (getDailyAudioRecordingArchive), which redirects to the store; with DOWNLOAD_LINKS=direct a presigned store URL.',
+  }),
   sha256: Type.Union([Type.String(), Type.Null()], { description: 'Lowercase hex SHA-256 of the hour’s ZIP; null unless available' }),
   sessionCount: Type.Integer(),
   fileCount: Type.Integer({ description: 'Entries of the hour’s metadata.json: every source file, whatever its status' }),
@@ -133,7 +147,7 @@ const DAILY_RECORDINGS_EXAMPLE: DailyRecordings = {
     if (hour !== 14) return { hour: hh, url: null, sha256: null, sessionCount: 0, fileCount: 0, sizeBytes: 0, status: hour === 15 ? 'failed' : 'no_data' };
     return {
       hour: hh,
-      url: 'https://s3.example.com/daily-audio-archives/acme/daily-conversation-audio-recordings/2025/12/12/14.zip?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=86400&X-Amz-Signature=...',
+      url: 'https://api.example.com/api/external/conversations/daily-audio-recordings/2025-12-12/hours/14/archive?tenant=acme&application=app_5f1d3c9a8b7e4d2c&expires=1765707332&signature=3q2-7wB0mX...',
       sha256: EXAMPLE_SHA256,
       sessionCount: 12,
       fileCount: 67,
@@ -166,7 +180,11 @@ const SCOPE_CHALLENGE_HEADER = {
 function externalAnswers(badDate: readonly string[]) {
   return {
     400: errorAnswer('The date is not a real YYYY-MM-DD date, or is in the future.', badDate, RateLimitHeaders),
-    401: errorAnswer('The token is missing, malformed, badly signed or expired, or its application was revoked.', [ContractMessages.unauthorized], CHALLENGE_HEADER),
+    401: errorAnswer(
+      'The token is missing, malformed, badly signed or expired, or its application was revoked.',
+      [ContractMessages.unauthorized],
+      CHALLENGE_HEADER,
+    ),
     403: errorAnswer(
       'The token lacks the dataservice_external scope or a tenant, or the feature is disabled for the tenant.',
       [ContractMessages.missingScope, ContractMessages.featureDisabled],
@@ -181,9 +199,57 @@ function externalAnswers(badDate: readonly string[]) {
 }
 
 export const DailyRecordingsAnswers = {
-  200: answer(DailyRecordings, 'The day’s 24 hours, each with its status and, when available, a download link and its SHA-256.', [DAILY_RECORDINGS_EXAMPLE], RateLimitHeaders),
+  200: answer(
+    DailyRecordings,
+    'The day’s 24 hours, each with its status and, when available, a download link and its SHA-256.',
+    [DAILY_RECORDINGS_EXAMPLE],
+    RateLimitHeaders,
+  ),
   ...externalAnswers([ContractMessages.invalidDay, ContractMessages.futureDay]),
-  404: errorAnswer('The day is older than the tenant’s retention: its archives expired, or it was never generated and lies before today − retentionDays.', [ContractMessages.beyondRetention], RateLimitHeaders),
+  404: errorAnswer(
+    'The day is older than the tenant’s retention: its archives expired, or it was never generated and lies before today − retentionDays.',
+    [ContractMessages.beyondRetention],
+    RateLimitHeaders,
+  ),
+};
+
+// --- Download links: GET or HEAD /api/external/conversations/daily-audio-recordings/{utcDay}/hours/{HH}/archive?… ---
+
+export const DownloadLinkParams = Type.Object({
+  utcDay: UtcDayText,
+  hour: Type.String({ description: 'The hour, "00" to "23".' }),
+});
+
+/** The link's query as the daily endpoint wrote it; the endpoint itself tells a malformed one (403), never the validator. */
+export const DownloadLinkQuery = Type.Object(
+  {
+    tenant: Type.Optional(Type.String({ description: 'The tenant the link is for.' })),
+    application: Type.Optional(Type.String({ description: 'The client id of the application whose token obtained the link.' })),
+    issuer: Type.Optional(Type.String({ description: '`external` when that token came from the external OpenID issuer; absent otherwise.' })),
+    expires: Type.Optional(Type.String({ description: 'The link’s expiry, Unix seconds.' })),
+    signature: Type.Optional(Type.String({ description: 'base64url HMAC-SHA256 of the rest under DOWNLOAD_LINK_KEY.' })),
+  },
+  { additionalProperties: true },
+);
+
+export const DownloadLinkAnswers = {
+  302: answer(
+    Type.Null(),
+    'The link is valid: `Location` is a presigned GET of the ZIP for the store’s public address, valid DOWNLOAD_REDIRECT_TTL_SECONDS (default 300).',
+    [null],
+    {
+      location: Type.String({ description: 'Presigned store URL of the hour’s ZIP.' }),
+    },
+  ),
+  401: errorAnswer('The link is past its validity (DOWNLOAD_LINK_TTL_SECONDS after the daily endpoint gave it): ask the daily endpoint for a new one.', [
+    ContractMessages.downloadLinkExpired,
+  ]),
+  403: errorAnswer(
+    'The link is malformed, its signature is wrong or its application was revoked (checked first); or, for a valid link, the feature was disabled for the tenant since.',
+    [ContractMessages.downloadLinkInvalid, ContractMessages.featureDisabled],
+  ),
+  404: errorAnswer('The hour’s archive no longer exists: retention removed it.', [ContractMessages.beyondRetention]),
+  500: errorAnswer('Anything unexpected; details only in the log.', [ContractMessages.internal]),
 };
 
 // --- The tenant's days: GET /api/external/conversations/daily-audio-recordings?from=&to= ---
@@ -266,7 +332,12 @@ const DAY_LIST_EXAMPLE: DayList = {
 };
 
 export const DayListAnswers = {
-  200: answer(DayList, 'Each day of the range within retention with its hours per status; days past retention are left out.', [DAY_LIST_EXAMPLE], RateLimitHeaders),
+  200: answer(
+    DayList,
+    'Each day of the range within retention with its hours per status; days past retention are left out.',
+    [DAY_LIST_EXAMPLE],
+    RateLimitHeaders,
+  ),
   ...externalAnswers([ContractMessages.invalidDay, DayListMessages.rangeReversed]),
 };
 
@@ -274,7 +345,16 @@ export const DayListAnswers = {
 
 export const TenantId = Type.String({ pattern: TENANT_ID_PATTERN, description: 'Letters, digits, "-" and "_", 1-64' });
 export const TenantParams = Type.Object({ tenantId: TenantId });
-export const ApplicationParams = Type.Object({ tenantId: TenantId, clientId: Type.String({ minLength: 1, maxLength: 100 }) });
+/**
+ * Text PostgreSQL stores as sent: no NUL (text cannot hold it) and no lone UTF-16 surrogate (it has
+ * no UTF-8 form; the driver would write U+FFFD instead). Ajv compiles patterns with the `u` flag,
+ * so a surrogate pair is one character and matches neither range.
+ */
+const STORABLE_TEXT_PATTERN = '^[^\\u0000\\ud800-\\udfff]*$';
+export const ApplicationParams = Type.Object({
+  tenantId: TenantId,
+  clientId: Type.String({ minLength: 1, maxLength: 100, pattern: STORABLE_TEXT_PATTERN }),
+});
 
 export const Tenant = Type.Object({
   id: Type.String(),
@@ -285,8 +365,13 @@ export const Tenant = Type.Object({
 });
 export type Tenant = Static<typeof Tenant>;
 
-// PostgreSQL cannot store NUL in text: refused by the schema with a 400 naming the field, not a 500 from the database.
-export const Name = Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000]*$', description: '1-200 characters, no NUL' });
+// Refused by the schema with a 400 naming the field, not a 500 from the database or a name stored altered.
+export const Name = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  pattern: STORABLE_TEXT_PATTERN,
+  description: '1-200 characters, no NUL, no unpaired surrogate',
+});
 
 export const PutTenantBody = Type.Object({ name: Name }, { additionalProperties: false });
 
@@ -328,10 +413,11 @@ export const StartRunBody = Type.Object(
 export const StartedRun = Type.Object({ runId: Type.String(), created: Type.Boolean() });
 export type StartedRun = Static<typeof StartedRun>;
 
-export const RunParams = Type.Object({ runId: Type.String({ minLength: 1, maxLength: 200 }) });
+export const RunParams = Type.Object({ runId: Type.String({ minLength: 1, maxLength: 200, pattern: STORABLE_TEXT_PATTERN }) });
 
 export const RunHour = Type.Object({
   tenantId: Type.String(),
+  utcDay: Type.Optional(Type.String({ description: 'A reconciliation run only: the day of this hour' })),
   hour: Type.String(),
   status: Type.Enum(ARCHIVE_STATUSES),
   attempts: Type.Integer(),
@@ -340,7 +426,10 @@ export const RunHour = Type.Object({
 
 export const RunReport = Type.Object({
   runId: Type.String(),
-  utcDay: Type.String(),
+  kind: Type.Union([Type.Literal('day'), Type.Literal('reconcile')], {
+    description: 'day: every hour of its tenants on utcDay; reconcile: the hours a reconciliation pass regenerates, each with its own utcDay',
+  }),
+  utcDay: Type.String({ description: 'The run’s day; for a reconciliation run, the newest day its pass compared' }),
   trigger: Type.String(),
   force: Type.Boolean(),
   state: Type.String(),
@@ -359,10 +448,44 @@ export const RunReport = Type.Object({
       finishedAt: Type.Union([Type.String(), Type.Null()]),
     }),
   ),
-  failedHours: Type.Array(Type.Object({ tenantId: Type.String(), hour: Type.String(), error: Type.String() })),
+  failedHours: Type.Array(Type.Object({ tenantId: Type.String(), utcDay: Type.Optional(Type.String()), hour: Type.String(), error: Type.String() })),
   hours: Type.Array(RunHour),
 });
 export type RunReport = Static<typeof RunReport>;
+
+export const RunListQuery = Type.Object({
+  utcDay: Type.Optional(Type.String({ description: 'Only the runs of this UTC day, YYYY-MM-DD.' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50, description: 'At most this many runs (default 50).' })),
+});
+
+const RunRound = Type.Object({
+  round: Type.Integer(),
+  jobs: Type.Union([Type.Integer(), Type.Null()], { description: 'Tenant-hour jobs of the round; null while it is being enqueued' }),
+  failed: Type.Union([Type.Integer(), Type.Null()], { description: 'Jobs that failed; null until the round is over' }),
+  startedAt: Type.String(),
+  finishedAt: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const RunSummary = Type.Object({
+  runId: Type.String(),
+  kind: Type.Union([Type.Literal('day'), Type.Literal('reconcile')], {
+    description: 'day: every hour of its tenants on utcDay; reconcile: the hours a reconciliation pass regenerates',
+  }),
+  utcDay: Type.String(),
+  trigger: Type.Union([Type.Literal('nightly'), Type.Literal('manual'), Type.Literal('scheduled')]),
+  force: Type.Boolean(),
+  state: Type.Union(
+    [Type.Literal('queued'), Type.Literal('running'), Type.Literal('completed'), Type.Literal('completed_with_failures'), Type.Literal('failed')],
+    { description: 'queued: recorded, round 1 not started; failed: a round could not be enqueued at all' },
+  ),
+  round: Type.Integer({ description: 'The current (or last) round, 1-3; 0 while queued' }),
+  tenantCount: Type.Integer(),
+  jobCount: Type.Integer({ description: 'Tenant-hour jobs of every round so far' }),
+  startedAt: Type.String(),
+  finishedAt: Type.Union([Type.String(), Type.Null()]),
+  rounds: Type.Array(RunRound),
+});
+export type RunSummary = Static<typeof RunSummary>;
 
 const TENANT_EXAMPLE: Tenant = {
   id: 'acme',
@@ -381,6 +504,7 @@ const APPLICATION_EXAMPLE: Application = {
 };
 const RUN_REPORT_EXAMPLE: RunReport = {
   runId: 'manual-2025-12-12-4f9a1c2b3d4e',
+  kind: 'day',
   utcDay: '2025-12-12',
   trigger: 'manual',
   force: false,
@@ -396,6 +520,25 @@ const RUN_REPORT_EXAMPLE: RunReport = {
   hours: [{ tenantId: 'acme', hour: '00', status: 'no_data', attempts: 1, lastError: null }],
 };
 
+// --- A tenant's downloads: GET /api/host/tenants/{tenantId}/downloads?utcDay= ---
+
+export const DownloadsQuery = Type.Object({
+  utcDay: Type.Optional(Type.String({ description: 'Only the downloads of this UTC day’s links, YYYY-MM-DD. Default: every day.' })),
+});
+
+export const Download = Type.Object({
+  occurredAt: Type.String({ description: 'When the link endpoint answered' }),
+  clientId: Type.Union([Type.String(), Type.Null()], { description: 'The application that obtained the link; null for a link too malformed to name one' }),
+  utcDay: Type.Union([Type.String(), Type.Null()]),
+  hour: Type.Union([Type.String(), Type.Null()], { description: '"00" to "23"; null for a link too malformed to name one' }),
+  status: Type.Integer({ description: 'The answer: 302 (redirected to the archive), 401, 403, 404 or 500' }),
+  sha256: Type.Union([Type.String(), Type.Null()], { description: 'SHA-256 of the archive the answer redirected to; null unless 302' }),
+  address: Type.String({ description: 'The client’s address' }),
+  userAgent: Type.Union([Type.String(), Type.Null()]),
+  requestId: Type.String(),
+});
+export type Download = Static<typeof Download>;
+
 /** The answers every host endpoint may give besides its own. */
 export const HostErrorAnswers = {
   400: errorAnswer('The request is not valid: the message names the field or the rule.', ['body.retentionDays must be <= 7']),
@@ -406,6 +549,7 @@ export const HostErrorAnswers = {
 };
 
 export const HostAnswers = {
+  runNotQueued: errorAnswer('The job queue (Redis) did not take the run: it is recorded as failed; try again later.', [RUN_NOT_QUEUED_MESSAGE]),
   tenantSaved: answer(Tenant, 'The tenant as saved.', [TENANT_EXAMPLE]),
   tenantCreated: answer(Tenant, 'The tenant was created.', [TENANT_EXAMPLE]),
   tenant: answer(Tenant, 'The tenant.', [TENANT_EXAMPLE]),
@@ -420,6 +564,43 @@ export const HostAnswers = {
     { runId: 'manual-2025-12-12-4f9a1c2b3d4e', created: true },
   ]),
   run: answer(RunReport, 'The run: its state, rounds, counts and every tenant-hour (shortened here).', [RUN_REPORT_EXAMPLE]),
+  runs: answer(Type.Array(RunSummary), 'Runs, newest first, without their tenant-hours.', [
+    [
+      {
+        runId: 'nightly-2025-12-12',
+        kind: 'day',
+        utcDay: '2025-12-12',
+        trigger: 'nightly',
+        force: false,
+        state: 'completed_with_failures',
+        round: 3,
+        tenantCount: 2,
+        jobCount: 50,
+        startedAt: '2025-12-13T00:15:00.012Z',
+        finishedAt: '2025-12-13T00:52:10.481Z',
+        rounds: [
+          { round: 1, jobs: 48, failed: 1, startedAt: '2025-12-13T00:15:00.412Z', finishedAt: '2025-12-13T00:41:07.003Z' },
+          { round: 2, jobs: 1, failed: 1, startedAt: '2025-12-13T00:41:07.120Z', finishedAt: '2025-12-13T00:46:31.775Z' },
+          { round: 3, jobs: 1, failed: 1, startedAt: '2025-12-13T00:46:31.880Z', finishedAt: '2025-12-13T00:52:10.470Z' },
+        ],
+      },
+    ],
+  ]),
+  downloads: answer(Type.Array(Download), 'The tenant’s last 100 answers of the download link endpoint (of the day, when given), newest first.', [
+    [
+      {
+        occurredAt: '2025-12-13T09:12:44.120Z',
+        clientId: APPLICATION_EXAMPLE.clientId,
+        utcDay: '2025-12-12',
+        hour: '14',
+        status: 302,
+        sha256: EXAMPLE_SHA256,
+        address: '203.0.113.7',
+        userAgent: 'curl/8.5.0',
+        requestId: '0b6f3c1e-8a2d-4f5b-9c7e-1d2a3b4c5d6e',
+      },
+    ],
+  ]),
 };
 
 // --- A tenant's webhook: /api/host/tenants/{tenantId}/webhook ---
@@ -487,7 +668,8 @@ export const OperationsAnswers = {
     content: {
       'text/plain': {
         schema: Type.String(),
-        example: '# HELP dcar_daily_recordings_requests_total Daily-recordings requests by outcome\n# TYPE dcar_daily_recordings_requests_total counter\ndcar_daily_recordings_requests_total{outcome="ok"} 42\n',
+        example:
+          '# HELP dcar_daily_recordings_requests_total Daily-recordings requests by outcome\n# TYPE dcar_daily_recordings_requests_total counter\ndcar_daily_recordings_requests_total{outcome="ok"} 42\n',
       },
     },
   },
@@ -502,7 +684,10 @@ const WEBHOOK_EXAMPLE: Webhook = {
 const WEBHOOK_SECRET_EXAMPLE = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 
 export const WebhookAnswers = {
-  put: answer(PutWebhookAnswer, 'The webhook as saved; `secret` only when this request created it.', [{ ...WEBHOOK_EXAMPLE, secret: WEBHOOK_SECRET_EXAMPLE }, WEBHOOK_EXAMPLE]),
+  put: answer(PutWebhookAnswer, 'The webhook as saved; `secret` only when this request created it.', [
+    { ...WEBHOOK_EXAMPLE, secret: WEBHOOK_SECRET_EXAMPLE },
+    WEBHOOK_EXAMPLE,
+  ]),
   webhook: answer(Webhook, 'The tenant’s webhook, without its secret.', [WEBHOOK_EXAMPLE]),
   deleted: answer(Type.Null(), 'The webhook was removed; deliveries still pending were cancelled.', [null]),
   rotated: answer(WebhookWithSecret, 'The webhook with its new secret, shown only here.', [{ ...WEBHOOK_EXAMPLE, secret: WEBHOOK_SECRET_EXAMPLE }]),

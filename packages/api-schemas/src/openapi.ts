@@ -37,8 +37,7 @@ export function openApiDocument(input: { serverUrl: string }) {
       securitySchemes: {
         [OAUTH2_SCHEME]: {
           type: 'oauth2' as const,
-          description:
-            'Client credentials of an application (or of the host). Send the token as `Authorization: Bearer <access_token>`.',
+          description: 'Client credentials of an application (or of the host). Send the token as `Authorization: Bearer <access_token>`.',
           flows: {
             clientCredentials: {
               tokenUrl: TOKEN_PATH,

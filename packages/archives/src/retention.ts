@@ -7,7 +7,7 @@ import type { Knex } from '@dcar/platform';
  * them: a calendar-day interval would follow the session's time zone and be 23 or 25 hours long
  * across a daylight-saving change. A test keeps the two in step.
  */
-function beyondRetentionSql(generatedAt: string, retentionDays: string, now: string): string {
+export function beyondRetentionSql(generatedAt: string, retentionDays: string, now: string): string {
   return `${now} >= ${generatedAt} + make_interval(hours => 24 * ${retentionDays})`;
 }
 
@@ -26,7 +26,7 @@ export async function findExpiredDays(
   db: Knex,
   input: { now: Date; retentionDays: ReadonlyMap<string, number>; defaultRetentionDays: number; limit: number },
 ): Promise<ExpiredDay[]> {
-  const { rows } = (await db.raw(
+  const { rows }: { rows: Array<{ tenant_id: string; utc_day: string; generated_at: Date }> } = await db.raw(
     `select h.tenant_id, h.utc_day, max(h.generated_at) as generated_at
        from hourly_archives h
        left join unnest(:tenants::text[], :retention::int[]) as r(tenant_id, retention_days) on r.tenant_id = h.tenant_id
@@ -43,7 +43,7 @@ export async function findExpiredDays(
       now: input.now,
       limit: input.limit,
     },
-  )) as { rows: Array<{ tenant_id: string; utc_day: string; generated_at: Date }> };
+  );
   return rows.map((row) => ({ tenantId: row.tenant_id, utcDay: row.utc_day, generatedAt: row.generated_at }));
 }
 
@@ -52,11 +52,11 @@ export async function findExpiredDays(
  * each row's object_key until its object is deleted. Returns how many of them have an object.
  */
 export async function expireDay(db: Knex, day: { tenantId: string; utcDay: string }): Promise<{ withObject: number }> {
-  const marked = (await db('hourly_archives')
+  const marked: Array<{ object_key: string | null }> = await db('hourly_archives')
     .where({ tenant_id: day.tenantId, utc_day: day.utcDay })
     .whereIn('status', GENERATED_STATUSES)
     .update({ status: 'expired', updated_at: db.fn.now() })
-    .returning('object_key')) as Array<{ object_key: string | null }>;
+    .returning('object_key');
   return { withObject: marked.filter((row) => row.object_key !== null).length };
 }
 
@@ -71,7 +71,8 @@ export async function findUndeletedExpiredObjects(db: Knex, limit: number): Prom
   return rows.map((row) => ({ id: row.id, objectKey: row.object_key }));
 }
 
-/** Records that an expired hour's object is deleted. */
-export async function forgetExpiredObject(db: Knex, id: number): Promise<void> {
-  await db('hourly_archives').where({ id, status: 'expired' }).update({ object_key: null, updated_at: db.fn.now() });
+/** Records that expired hours' objects are deleted. */
+export async function forgetExpiredObjects(db: Knex, ids: readonly number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db('hourly_archives').whereIn('id', ids).where({ status: 'expired' }).update({ object_key: null, updated_at: db.fn.now() });
 }

@@ -1,5 +1,6 @@
 import type { ArchiveStatus } from '@dcar/domain';
 import type { Knex } from '@dcar/platform';
+import { hourFingerprintsSql } from '../src/source-files.js';
 
 /**
  * Test fixtures on `hourly_archives`, kept with the table's owner: tests set up rows in any state
@@ -23,6 +24,11 @@ export interface ArchiveRowColumns {
   last_error: string | null;
   last_run_id: string | null;
   updated_at: Date;
+  /** 1 for an hour's first archive, +1 per regeneration. */
+  revision: number;
+  /** The archive's fingerprint (null before it was generated with one): rows and their digest, a decimal string. */
+  source_file_count: number | null;
+  source_digest: string | null;
 }
 
 export type ArchiveRowInput = Pick<ArchiveRowColumns, 'tenant_id' | 'utc_day' | 'hour' | 'status'> &
@@ -49,6 +55,23 @@ export async function findArchiveRows(db: Knex, filter: { tenantId: string; utcD
 
 /** Rows of a day in one status, all tenants together. */
 export async function countArchiveRows(db: Knex, filter: { utcDay: string; status: ArchiveStatus }): Promise<number> {
-  const row = (await db('hourly_archives').where({ utc_day: filter.utcDay, status: filter.status }).count('* as count').first()) as { count: string | number } | undefined;
+  const row = (await db('hourly_archives').where({ utc_day: filter.utcDay, status: filter.status }).count('* as count').first()) as
+    { count: string | number } | undefined;
   return Number(row?.count ?? 0);
+}
+
+/**
+ * Records every hour of the scope that has source rows as `available`, with the fingerprint of its
+ * current rows (a stand-in object key and sha256): archives as a worker would have left them, in
+ * one statement, for benchmarks of the reconciliation pass over many tenants.
+ */
+export async function insertFingerprintedArchives(db: Knex, scope: ReadonlyArray<{ tenantId: string; firstDay: string; lastDay: string }>): Promise<number> {
+  const { rowCount }: { rowCount: number } = await db.raw(
+    `with scope as (select * from unnest(?::text[], ?::date[], ?::date[]) as s(tenant_id, first_day, last_day))
+     insert into hourly_archives (tenant_id, utc_day, hour, status, session_count, file_count, size_bytes, object_key, sha256, generated_at, attempts, source_file_count, source_digest)
+     select c.tenant_id, c.utc_day, c.hour, 'available', 1, c.file_count, 1000, c.tenant_id || '/' || c.utc_day || '/' || c.hour || '.zip', repeat('0', 64), now(), 1, c.file_count, c.digest
+       from (${hourFingerprintsSql('scope')}) c`,
+    [scope.map((s) => s.tenantId), scope.map((s) => s.firstDay), scope.map((s) => s.lastDay)],
+  );
+  return rowCount;
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { PutWebhookAnswer, WebhookWithSecret } from '@dcar/api-schemas';
@@ -19,7 +20,7 @@ import { startWebhookReceiver, type WebhookReceiver } from '@dcar/testing/webhoo
 import { Webhook } from 'standardwebhooks';
 import { ApiClient, type DailyRecordings, type RunReportView } from './api-client.js';
 import { download } from './download.js';
-import { demoTenants, nextSteps } from './next-steps.js';
+import { adminEnvironment, demoTenants, nextSteps } from './next-steps.js';
 import { freePort, startService, waitUntilHealthy, type ServiceProcess } from './processes.js';
 import { runProgress } from './progress.js';
 
@@ -55,12 +56,18 @@ async function main(): Promise<void> {
   const env: Record<string, string> = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
   if (!env.S3_ENDPOINT) {
     const port = (await isPortFree(9000)) ? 9000 : await freePort();
-    embeddedStore = await startLocalS3({ port, directory: resolve('.data/s3'), credentials: { accessKeyId: env.S3_ACCESS_KEY_ID ?? 'minioadmin', secretAccessKey: env.S3_SECRET_ACCESS_KEY ?? 'minioadmin' } });
+    embeddedStore = await startLocalS3({
+      port,
+      directory: resolve('.data/s3'),
+      credentials: { accessKeyId: env.S3_ACCESS_KEY_ID ?? 'minioadmin', secretAccessKey: env.S3_SECRET_ACCESS_KEY ?? 'minioadmin' },
+    });
     env.S3_ENDPOINT = embeddedStore.endpoint;
     say(`embedded S3 store (s3rver) on ${embeddedStore.endpoint}, data under .data/s3`);
   }
   env.API_PORT = env.API_PORT ?? String((await isPortFree(3000)) ? 3000 : await freePort());
   env.LOG_LEVEL = env.LOG_LEVEL ?? 'info';
+  // In a terminal the services' logs (.data/demo/logs) are pino-pretty's readable lines; scripted, JSON.
+  env.LOG_FORMAT = env.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json');
   // The demo runs every service with this one environment: check it for all of them up front.
   const config = loadConfigOrExit(loadSystemConfig, env);
 
@@ -164,19 +171,35 @@ async function main(): Promise<void> {
       const audio = entries.filter((e) => e.name !== 'metadata.json');
       const fileEntries = metadata.sessions.flatMap((s) => s.files);
       if (zip.size !== link.sizeBytes) throw new Error(`downloaded ${zip.size} bytes, the API said ${link.sizeBytes}`);
+      if (zip.sha256 !== link.sha256) throw new Error(`the ZIP's SHA-256 is ${zip.sha256}, the API listed ${link.sha256}`);
       if (fileEntries.length !== link.fileCount) throw new Error(`metadata lists ${fileEntries.length} files, the API said ${link.fileCount}`);
+      // Custody: an entry's bytes in the ZIP hash to the sha256 metadata.json lists for it.
+      const listed = fileEntries.find((file) => file.path !== null && file.sha256 !== null);
+      const entry = listed ? entries.find((e) => e.name === listed.path) : undefined;
+      if (!listed || !entry) throw new Error('metadata.json lists no stored entry');
+      const entrySha256 = createHash('sha256').update(entry.content).digest('hex');
+      if (entrySha256 !== listed.sha256) throw new Error(`${listed.path} hashes to ${entrySha256}, metadata.json lists ${listed.sha256}`);
       const first = audio.find((e) => e.name.endsWith('.opus'));
       if (!first) throw new Error('the ZIP holds no .opus file');
       const opusPath = `${zip.path}.opus`;
       await writeFile(opusPath, first.content);
       const probe = await probeAudioFile(opusPath);
-      say(`downloaded hour ${link.hour}: ${zip.size} bytes, ${audio.length} audio entries + metadata.json (${metadata.totalSessions} sessions)`);
-      say(`  ffprobe ${first.name}: ${probe.formatName}/${probe.codecName}, ${probe.channels} channel, ${Math.round(probe.bitRate / 1000)} kbps, ${probe.durationSeconds.toFixed(1)} s`);
+      if (zip.redirectedTo) say(`hour ${link.hour}'s link answered 302 to the store (${new URL(zip.redirectedTo).origin})`);
+      say(
+        `downloaded hour ${link.hour}: ${zip.size} bytes, ${audio.length} audio entries + metadata.json (${metadata.totalSessions} sessions, revision ${metadata.revision})`,
+      );
+      say(`  sha256 ${zip.sha256} matches the listing; ${listed.path} matches metadata.json's sha256 ${entrySha256.slice(0, 16)}…`);
+      say(
+        `  ffprobe ${first.name}: ${probe.formatName}/${probe.codecName}, ${probe.channels} channel, ${Math.round(probe.bitRate / 1000)} kbps, ${probe.durationSeconds.toFixed(1)} s`,
+      );
     } finally {
       await zip.cleanup();
     }
 
     say('done.');
+    const admin = adminEnvironment(process.env);
+    // A URL with a password stays unprinted, as the host's secret does: the admin line then needs it from the shell.
+    if (admin.hidden.length > 0) say(`pnpm admin needs the ${admin.hidden.join(' and ')} the demo ran with (not printed: it holds a password)`);
     const steps = nextSteps({
       baseUrl,
       day,
@@ -188,6 +211,7 @@ async function main(): Promise<void> {
       hostClientId: config.auth.hostClientId,
       // The demo prints development credentials only: a secret someone set stays unprinted.
       developmentHostSecret: config.auth.hostClientSecret === DEVELOPMENT_HOST_CLIENT_SECRET ? config.auth.hostClientSecret : null,
+      adminEnvironment: admin.variables,
     });
     process.stdout.write(`${steps.join('\n')}\n`);
   } finally {

@@ -27,6 +27,25 @@ export interface NextStepsInput {
   hostClientId: string;
   /** The host's password when it is the development default; null when it was set (then it is not printed). */
   developmentHostSecret: string | null;
+  /**
+   * Where `pnpm admin` finds this run's database and queues: the demo's DATABASE_URL, REDIS_URL and
+   * REDIS_PREFIX when they were set (run with `DATABASE_URL=… pnpm demo`, a pasted admin line would
+   * otherwise go to the default database and queues, where the demo's tenant does not exist).
+   */
+  adminEnvironment?: Record<string, string>;
+}
+
+/** The admin variables of the demo's environment that the admin line needs (a URL with a password is not printed). */
+export function adminEnvironment(env: Record<string, string | undefined>): { variables: Record<string, string>; hidden: string[] } {
+  const variables: Record<string, string> = {};
+  const hidden: string[] = [];
+  for (const name of ['DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX'] as const) {
+    const value = env[name];
+    if (!value) continue;
+    if (name !== 'REDIS_PREFIX' && URL.canParse(value) && new URL(value).password !== '') hidden.push(name);
+    else variables[name] = value;
+  }
+  return { variables, hidden };
 }
 
 /**
@@ -50,7 +69,9 @@ export function nextSteps(input: NextStepsInput): string[] {
     `# Download every available hour of the day and check each ZIP's SHA-256 (docs/examples/client.ts):`,
     `DCAR_API_URL=${api} DCAR_CLIENT_ID=${shellWord(input.clientId)} DCAR_CLIENT_SECRET=${shellWord(input.clientSecret)} DCAR_OUT=.data/demo/recordings pnpm exec node docs/examples/client.ts ${input.day}`,
     `# Regenerate the day through the run engine and wait for it:`,
-    `pnpm admin run ${input.day} --tenant ${input.tenantId} --force --wait`,
+    `${Object.entries(input.adminEnvironment ?? {})
+      .map(([name, value]) => `${name}=${shellWord(value)} `)
+      .join('')}pnpm admin run ${input.day} --tenant ${input.tenantId} --force --wait`,
     `# In a browser: Bull Board (user ${input.hostClientId}, ${password}) and the API's documentation:`,
     `#   ${api}/admin/queues`,
     `#   ${api}/docs`,

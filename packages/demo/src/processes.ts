@@ -1,23 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { REPOSITORY_ROOT, sourceCommand } from '@dcar/testing/source-process';
 
-export type ServiceName = 'api' | 'scheduler' | 'worker';
+export { freePort } from '@dcar/testing/ports';
 
-/** A free TCP port on the loopback interface (asked of the OS, then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export type ServiceName = 'api' | 'scheduler' | 'worker';
 
 export interface ServiceProcess {
   name: string;

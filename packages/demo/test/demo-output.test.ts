@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { isValidTenantId } from '@dcar/domain';
 import { describe, expect, it } from 'vitest';
 import { failureMessage } from '../src/api-client.js';
-import { demoTenants, nextSteps, shellWord, type NextStepsInput } from '../src/next-steps.js';
+import { adminEnvironment, demoTenants, nextSteps, shellWord, type NextStepsInput } from '../src/next-steps.js';
 import { runProgress } from '../src/progress.js';
 
 // What `pnpm demo` tells a person: its tenants, its progress, what to try next and why a call failed.
@@ -31,6 +31,22 @@ describe('the demo’s next steps', () => {
     expect(script).toContain('pnpm admin run 2025-12-14 --tenant demo-acme-20251215-101530 --force --wait');
     expect(script).toContain('node docs/examples/client.ts 2025-12-14');
     expect(lines.filter((line) => !line.startsWith('#')).every((line) => /^(curl|pnpm|DCAR_API_URL=)/.test(line))).toBe(true);
+  });
+
+  it('send the admin line to the database and queues the demo used, when they were not the defaults', () => {
+    const env = adminEnvironment({ DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/mine', REDIS_PREFIX: 'mine', PATH: '/usr/bin' });
+    expect(env).toEqual({ variables: { DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/mine', REDIS_PREFIX: 'mine' }, hidden: [] });
+    const script = nextSteps({ ...STEPS, adminEnvironment: env.variables }).join('\n');
+    execFileSync('bash', ['-n'], { input: script });
+    expect(script).toContain(
+      'DATABASE_URL=postgres://postgres@127.0.0.1:5432/mine REDIS_PREFIX=mine pnpm admin run 2025-12-14 --tenant demo-acme-20251215-101530 --force --wait',
+    );
+    // A password in a URL is never printed.
+    expect(adminEnvironment({ DATABASE_URL: 'postgres://dcar:s3cret@db:5432/dcar', REDIS_URL: 'redis://:pw@r:6379' })).toEqual({
+      variables: {},
+      hidden: ['DATABASE_URL', 'REDIS_URL'],
+    });
+    expect(adminEnvironment({})).toEqual({ variables: {}, hidden: [] });
   });
 
   it('give Bull Board’s address with its user and development password, and never a password someone set', () => {
@@ -76,15 +92,22 @@ describe('the demo’s progress', () => {
           { round: 3, jobs: 1, failed: 1, startedAt: '2025-12-15T10:11:10Z', finishedAt: '2025-12-15T10:11:20Z' },
         ],
       }),
-    ).toBe('round 1: 48 tenant-hour jobs done, 2 failed; round 2: 2 tenant-hour jobs done, 1 failed; round 3: 1 tenant-hour jobs done, 1 failed (completed_with_failures)');
+    ).toBe(
+      'round 1: 48 tenant-hour jobs done, 2 failed; round 2: 2 tenant-hour jobs done, 1 failed; round 3: 1 tenant-hour jobs done, 1 failed (completed_with_failures)',
+    );
   });
 });
 
 describe('a failed call', () => {
   it('says so when the tenant’s download limit is what failed, and what to do', () => {
-    const message = failureMessage('GET /api/external/conversations/daily-audio-recordings/2025-12-14', 429, { error: 'Download limit exceeded. Please try again later.' }, new Headers({ 'x-ratelimit-limit': '10', 'retry-after': '1834' }));
+    const message = failureMessage(
+      'GET /api/external/conversations/daily-audio-recordings/2025-12-14',
+      429,
+      { error: 'Download limit exceeded. Please try again later.' },
+      new Headers({ 'x-ratelimit-limit': '10', 'retry-after': '1834' }),
+    );
     expect(message).toContain('answered 429');
-    expect(message).toContain("download limit (10 requests per hour, RATE_LIMIT_PER_HOUR) is used up; a request passes again in 1834 s");
+    expect(message).toContain('download limit (10 requests per hour, RATE_LIMIT_PER_HOUR) is used up; a request passes again in 1834 s');
     expect(message).toContain('start the API with a higher RATE_LIMIT_PER_HOUR');
     expect(failureMessage('GET /x', 404, { error: 'gone' }, new Headers())).toBe('GET /x answered 404: {"error":"gone"}');
   });

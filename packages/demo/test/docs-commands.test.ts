@@ -102,7 +102,9 @@ let sessionEnv: Record<string, string>;
 const services: ServiceProcess[] = [];
 const started = new Set<ServiceName>();
 
-const commands = (await Promise.all(DOCUMENTS.map(async (document) => shellCommands(document, await readFile(join(REPOSITORY_ROOT, document), 'utf8'))))).flat();
+const commands = (
+  await Promise.all(DOCUMENTS.map(async (document) => shellCommands(document, await readFile(join(REPOSITORY_ROOT, document), 'utf8'))))
+).flat();
 
 beforeAll(async () => {
   environment = await createTestEnvironment();
@@ -153,7 +155,10 @@ async function standIn(service: ServiceName): Promise<void> {
 describe('the shell commands of README.md and docs/*.md', () => {
   it('are found, with the README’s walk-through among them', () => {
     expect(commands.filter((c) => c.document === 'README.md').map((c) => c.text)).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^pnpm migrate\b/), expect.stringMatching(/^pnpm admin run "\$\(date -u -d yesterday \+%F\)" --tenant acme --wait/)]),
+      expect.arrayContaining([
+        expect.stringMatching(/^pnpm migrate\b/),
+        expect.stringMatching(/^pnpm admin run "\$\(date -u -d yesterday \+%F\)" --tenant acme --wait/),
+      ]),
     );
     expect(commands.some((c) => /\d{4}-\d{2}-\d{2}/.test(c.text))).toBe(false);
   });

@@ -58,7 +58,13 @@ beforeAll(async () => {
 
   receiver = await startWebhookReceiver();
   // The receiver is plain http on this machine, which only WEBHOOK_ALLOW_INSECURE allows.
-  const env = { ...environment.env, LOG_LEVEL: 'info', API_PORT: String(await freePort()), SCHEDULER_METRICS_PORT: String(await freePort()), WEBHOOK_ALLOW_INSECURE: 'true' };
+  const env = {
+    ...environment.env,
+    LOG_LEVEL: 'info',
+    API_PORT: String(await freePort()),
+    SCHEDULER_METRICS_PORT: String(await freePort()),
+    WEBHOOK_ALLOW_INSECURE: 'true',
+  };
   const api = startService({ service: 'api', env, logDirectory });
   const scheduler = startService({ service: 'scheduler', env, logDirectory });
   services.push(api, scheduler);
@@ -102,7 +108,8 @@ describe('the whole system', () => {
     // Kill a worker once the run is visibly under way and unfinished.
     await waitFor(
       async () => {
-        const { available = 0, no_data = 0 } = (await client.expect<RunReportView>(200, 'GET', `/api/host/daily-audio-recordings/runs/${runId}`, hostToken)).counts;
+        const { available = 0, no_data = 0 } = (await client.expect<RunReportView>(200, 'GET', `/api/host/daily-audio-recordings/runs/${runId}`, hostToken))
+          .counts;
         return available + no_data >= 6 ? true : undefined;
       },
       { timeoutMs: 120_000, intervalMs: 100, what: 'the run to get under way' },
@@ -122,12 +129,23 @@ describe('the whole system', () => {
     expect(report.hours).toHaveLength(TENANTS.length * 24);
 
     // The tenant with a webhook hears of its day once, signed with its secret, from a worker process.
-    const [delivery] = await waitFor(() => (receiver.received.length > 0 ? receiver.received : undefined), { timeoutMs: 30_000, what: 'the day.completed webhook' });
+    const [delivery] = await waitFor(() => (receiver.received.length > 0 ? receiver.received : undefined), {
+      timeoutMs: 30_000,
+      what: 'the day.completed webhook',
+    });
     const event = new Webhook(secret).verify(delivery!.body, delivery!.headers as Record<string, string>) as { type: string; data: Record<string, unknown> };
     const busyHours = new Set(seeded.get(hooked)!.map((r) => r.recordedAt.getUTCHours())).size;
     expect(event).toMatchObject({
       type: 'daily_audio_recordings.day.completed',
-      data: { tenantId: hooked, utcDay: day, runId, availableHours: busyHours, noDataHours: 24 - busyHours, failedHours: [], totalFiles: seeded.get(hooked)!.length },
+      data: {
+        tenantId: hooked,
+        utcDay: day,
+        runId,
+        availableHours: busyHours,
+        noDataHours: 24 - busyHours,
+        failedHours: [],
+        totalFiles: seeded.get(hooked)!.length,
+      },
     });
     const deliveries = await client.expect<Array<{ eventId: string; state: string }>>(200, 'GET', `/api/host/tenants/${hooked}/webhook/deliveries`, hostToken);
     expect(deliveries).toMatchObject([{ eventId: delivery!.headers['webhook-id'], state: 'delivered' }]);
@@ -160,9 +178,12 @@ describe('the whole system', () => {
           expect(files.map((f) => f.messageId).sort()).toEqual(hourRows.map((r) => String(r.messageId)).sort());
           expect(files.every((f) => f.status === 'converted')).toBe(true);
           expect(entries.every((e) => e.compressionMethod === 0 || e.name === 'metadata.json')).toBe(true);
-          expect(entries.map((e) => e.name).filter((p) => p !== 'metadata.json').sort()).toEqual(
-            files.map((f) => f.path).sort(),
-          );
+          expect(
+            entries
+              .map((e) => e.name)
+              .filter((p) => p !== 'metadata.json')
+              .sort(),
+          ).toEqual(files.map((f) => f.path).sort());
           expect(archive.file_count).toBe(hourRows.length);
         } finally {
           await rm(directory, { recursive: true, force: true });
@@ -171,7 +192,7 @@ describe('the whole system', () => {
     }
   }, 400_000);
 
-  it('serves the day through the API: token, 24 links, a presigned download, an Opus entry', async () => {
+  it('serves the day through the API: token, 24 links, a download through a link, checksums, an Opus entry', async () => {
     const tenantId = TENANTS[1]!;
     const app = applications.get(tenantId)!;
     const token = await client.token(app.clientId, app.clientSecret);
@@ -182,14 +203,28 @@ describe('the whole system', () => {
     expect(recordings.retentionDays).toBe(3);
     const available = recordings.links.filter((l) => l.status === 'available');
     expect(available).toHaveLength(new Set(rows.map((r) => r.recordedAt.getUTCHours())).size);
-    expect(available.every((l) => l.url && new URL(l.url).pathname.includes(`/${tenantId}/daily-conversation-audio-recordings/`))).toBe(true);
+    // Links to the API (DOWNLOAD_LINKS=api, the default), each the tenant's own hour.
+    expect(
+      available.every((l) => l.url && new URL(l.url).pathname === `/api/external/conversations/daily-audio-recordings/${day}/hours/${l.hour}/archive`),
+    ).toBe(true);
+    expect(available.every((l) => new URL(l.url!).searchParams.get('tenant') === tenantId)).toBe(true);
 
     const link = available[0]!;
     const zip = await download(link.url!);
     try {
+      // The link redirected to the store; the bytes are the listed ones, and an entry's are metadata.json's.
+      expect(zip.redirectedTo).toContain(`/${tenantId}/daily-conversation-audio-recordings/`);
       expect(zip.size).toBe(link.sizeBytes);
+      expect(zip.sha256).toBe(link.sha256);
       const entries = await readZipFile(zip.path);
-      expect(archiveMetadataOf(entries).sessions.flatMap((s) => s.files)).toHaveLength(link.fileCount);
+      const files = archiveMetadataOf(entries).sessions.flatMap((s) => s.files);
+      expect(files).toHaveLength(link.fileCount);
+      const listed = files.find((f) => f.path !== null)!;
+      expect(
+        createHash('sha256')
+          .update(entries.find((e) => e.name === listed.path)!.content)
+          .digest('hex'),
+      ).toBe(listed.sha256);
       const opus = entries.find((e) => e.name.endsWith('.opus'))!;
       expect(opus.compressionMethod).toBe(0);
       await writeFile(`${zip.path}.opus`, opus.content);

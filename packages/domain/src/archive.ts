@@ -40,6 +40,10 @@ export interface ArchiveMetadataFile {
    * made safe for every file system, so clients map metadata to entries by this path.
    */
   path: string | null;
+  /** Hex SHA-256 of the entry's bytes in the ZIP; null when `missing`. */
+  sha256: string | null;
+  /** Hex SHA-256 of the source object as read from the store; null when `missing`. */
+  originalSha256: string | null;
 }
 
 export interface ArchiveMetadataSession {
@@ -53,6 +57,8 @@ export interface ArchiveMetadata {
   generatedAt: string;
   utcDay: string;
   hour: string;
+  /** 1 for an hour's first archive, +1 each time the hour is regenerated (CONTRACT §3.2). */
+  revision: number;
   totalSessions: number;
   totalFiles: number;
   sessions: ArchiveMetadataSession[];
@@ -84,5 +90,5 @@ export function parseArchiveMetadata(text: string): ArchiveMetadata {
   // Node.js 21+ hands revivers the source text of each primitive.
   const exactIds = (key: string, value: unknown, context?: { source?: string }) =>
     key === 'messageId' && typeof value === 'number' && context?.source !== undefined ? context.source : value;
-  return JSON.parse(text, exactIds as (key: string, value: unknown) => unknown) as ArchiveMetadata;
+  return JSON.parse(text, exactIds) as ArchiveMetadata;
 }

@@ -5,3 +5,4 @@ export * from './archive.js';
 export * from './archive-status.js';
 export * from './retention.js';
 export * from './errors.js';
+export * from './source-path.js';

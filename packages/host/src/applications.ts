@@ -53,7 +53,8 @@ export async function createApplication(
   const clientSecret = generateClientSecret();
   const [row] = await db('api_clients')
     .insert({ client_id: clientId, tenant_id: tenantId, name, secret_hash: await hashSecret(clientSecret), scopes })
-    .returning('*');
+    .returning<ApplicationRow[]>('*');
+  if (!row) throw new Error(`application ${clientId} was not saved`);
   return { clientId, clientSecret, application: applicationView(row) };
 }
 
@@ -78,6 +79,8 @@ export async function findApiClient(
   db: Knex,
   clientId: string,
 ): Promise<{ clientId: string; tenantId: string; secretHash: string; scopes: string[]; revoked: boolean } | null> {
+  // PostgreSQL refuses NUL in text (the query would fail): no stored client id can hold one.
+  if (clientId.includes('\u0000')) return null;
   const row = (await db('api_clients').where({ client_id: clientId }).first()) as (ApplicationRow & { secret_hash: string }) | undefined;
   if (!row) return null;
   return { clientId: row.client_id, tenantId: row.tenant_id, secretHash: row.secret_hash, scopes: row.scopes, revoked: row.revoked_at !== null };

@@ -13,13 +13,13 @@ export interface TenantAccess {
  * own token), the tenant that application still belongs to unrevoked.
  */
 export async function findTenantAccess(db: Knex, input: { tenantId: string; clientId: string | null }): Promise<TenantAccess> {
-  const { rows } = (await db.raw(
+  const { rows }: { rows: Array<{ enabled: boolean | null; retention_days: number | null; client_tenant_id: string | null }> } = await db.raw(
     `select
        (select daily_audio_recordings_enabled from tenant_feature_settings where tenant_id = :tenant) as enabled,
        (select retention_days from tenant_feature_settings where tenant_id = :tenant) as retention_days,
        (select tenant_id from api_clients where client_id = :client and revoked_at is null) as client_tenant_id`,
     { tenant: input.tenantId, client: input.clientId ?? '' },
-  )) as { rows: Array<{ enabled: boolean | null; retention_days: number | null; client_tenant_id: string | null }> };
+  );
   const row = rows[0];
   return {
     feature: row && row.enabled !== null && row.retention_days !== null ? { enabled: row.enabled, retentionDays: row.retention_days } : null,

@@ -59,11 +59,11 @@ export async function putTenant(db: Knex, tenantId: string, input: { name: strin
   requireTenantId(tenantId);
   const name = input.name.trim();
   if (!name || name.length > 200) throw new UserFacingError(400, 'name must be 1-200 characters');
-  const [row] = (await db('tenants')
+  const [row]: Array<{ created: boolean }> = await db('tenants')
     .insert({ id: tenantId, name })
     .onConflict('id')
     .merge({ name, updated_at: db.fn.now() })
-    .returning(db.raw('(xmax = 0) as created'))) as Array<{ created: boolean }>;
+    .returning(db.raw('(xmax = 0) as created'));
   return { tenant: await getTenant(db, tenantId), created: row?.created ?? false };
 }
 
@@ -83,11 +83,7 @@ export async function tenantExists(db: Knex, tenantId: string): Promise<boolean>
   return (await db('tenants').where({ id: tenantId }).first('id')) !== undefined;
 }
 
-export async function setDailyAudioFeature(
-  db: Knex,
-  tenantId: string,
-  input: { enabled: boolean; retentionDays?: number | undefined },
-): Promise<TenantView> {
+export async function setDailyAudioFeature(db: Knex, tenantId: string, input: { enabled: boolean; retentionDays?: number | undefined }): Promise<TenantView> {
   requireTenantId(tenantId);
   if (typeof input.enabled !== 'boolean') throw new UserFacingError(400, 'enabled must be true or false');
   if (input.retentionDays !== undefined && !isValidRetentionDays(input.retentionDays)) {
@@ -134,6 +130,6 @@ export async function findTenantFeatures(db: Knex, tenantIds: readonly string[])
  * DEFAULT_RETENTION_DAYS. Retention applies whether the feature is enabled or not.
  */
 export async function listRetentionDays(db: Knex): Promise<Map<string, number>> {
-  const rows = (await db('tenant_feature_settings').select('tenant_id', 'retention_days')) as Array<{ tenant_id: string; retention_days: number }>;
+  const rows: Array<{ tenant_id: string; retention_days: number }> = await db('tenant_feature_settings').select('tenant_id', 'retention_days');
   return new Map(rows.map((row) => [row.tenant_id, row.retention_days]));
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 
 /**
@@ -19,13 +20,16 @@ export function invalid(variable: string, requirement: string): ConfigError {
 }
 
 export const url = (protocols: string[]) =>
-  z.string().refine((value) => {
-    try {
-      return protocols.includes(new URL(value).protocol);
-    } catch {
-      return false;
-    }
-  }, `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+  );
 
 export const integer = (min: number, max: number) =>
   z
@@ -34,14 +38,26 @@ export const integer = (min: number, max: number) =>
     .transform(Number)
     .refine((n) => n >= min && n <= max, `an integer from ${min} to ${max}`);
 
-export const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
-  z.enum(values, { error: `one of ${values.join(', ')}` });
+export const oneOf = <const T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `one of ${values.join(', ')}` });
 
 export const bucket = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name (3-63 of a-z, 0-9, ".", "-")');
 
-export const cron = z
-  .string()
-  .refine((v) => /^\S+(\s+\S+){4,5}$/.test(v.trim()), 'a cron pattern of 5 or 6 fields, e.g. "15 0 * * *"');
+/**
+ * Parsed by cron-parser, the version BullMQ's job schedulers use, so a pattern accepted here is one
+ * the scheduler can install: a field out of range (`60 * * * *`) or not a number stops the start
+ * with a line naming the variable rather than failing later inside BullMQ.
+ */
+function isCronPattern(value: string): boolean {
+  if (!/^\S+(\s+\S+){4,5}$/.test(value.trim())) return false;
+  try {
+    CronExpressionParser.parse(value.trim(), { tz: 'UTC' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const cron = z.string().refine(isCronPattern, 'a cron pattern of 5 or 6 fields, e.g. "15 0 * * *"');
 
 interface SecretRules {
   /** Used when the variable is unset outside production; refused in production, as is leaving it unset. */

@@ -7,3 +7,6 @@ export * from './queues.js';
 export * from './secrets.js';
 export * from './metrics.js';
 export * from './shutdown.js';
+export * from './readiness.js';
+export * from './startup.js';
+export * from './embedded-store.js';

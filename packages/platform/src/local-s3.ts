@@ -1,5 +1,4 @@
 import { mkdirSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import S3rver from 's3rver';
 
@@ -42,7 +41,7 @@ export async function startLocalS3(options: {
     silent: true,
     configureBuckets: (options.buckets ?? []).map((name) => ({ name, configs: [] })),
   });
-  const address = (await server.run()) as AddressInfo;
+  const address = await server.run();
   return {
     endpoint: `http://${options.host ?? '127.0.0.1'}:${address.port}`,
     port: address.port,

@@ -2,6 +2,9 @@ import type { Knex } from 'knex';
 import * as initial from './migrations/001_initial.js';
 import * as runEngine from './migrations/002_run_engine.js';
 import * as webhooks from './migrations/006_webhooks.js';
+import * as archiveLeases from './migrations/007_archive_leases.js';
+import * as downloadLinks from './migrations/008_download_links.js';
+import * as reconciliation from './migrations/009_reconciliation.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -14,18 +17,21 @@ const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ['002_run_engine', runEngine],
   // 003-005 are reserved for work landing in parallel; knex applies whatever is missing, in this order.
   ['006_webhooks', webhooks],
+  ['007_archive_leases', archiveLeases],
+  ['008_download_links', downloadLinks],
+  ['009_reconciliation', reconciliation],
 ];
 
 /** Names of every migration, oldest first. */
 export const MIGRATION_NAMES: readonly string[] = MIGRATIONS.map(([name]) => name);
 
 const migrationSource: Knex.MigrationSource<string> = {
-  getMigrations: async () => [...MIGRATION_NAMES],
+  getMigrations: () => Promise.resolve([...MIGRATION_NAMES]),
   getMigrationName: (name) => name,
-  getMigration: async (name) => {
+  getMigration: (name) => {
     const found = MIGRATIONS.find(([n]) => n === name);
-    if (!found) throw new Error(`unknown migration ${name}`);
-    return found[1];
+    if (!found) return Promise.reject(new Error(`unknown migration ${name}`));
+    return Promise.resolve(found[1]);
   },
 };
 

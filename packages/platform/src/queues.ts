@@ -25,6 +25,11 @@ export interface ArchiveHourJobData {
   round: number;
   /** Regenerate even when the hour is already available. */
   force: boolean;
+  /**
+   * A reconciliation run's job (CONTRACT §3.3): regenerate the hour unless its archive's fingerprint
+   * still matches its source rows, and send hour.regenerated when it does. Absent: false.
+   */
+  reconcile?: boolean;
 }
 
 /** Job names on the archive-run queue and their payloads. */
@@ -46,6 +51,8 @@ export interface MaintenanceJobs {
   nightly: Record<string, never>;
   /** Deletes archives whose retention has passed. */
   retention: Record<string, never>;
+  /** A reconciliation pass (CONTRACT §3.3): regenerates the hours whose source rows changed. */
+  reconcile: Record<string, never>;
 }
 
 /**
@@ -75,9 +82,80 @@ export function enqueueRoundJobId(runId: string, round: number): string {
 export function createRedisConnection(url: string, role: 'consumer' | 'producer'): Redis {
   const options: RedisOptions =
     role === 'consumer'
-      ? { maxRetriesPerRequest: null, enableReadyCheck: true }
-      : { maxRetriesPerRequest: 2, enableOfflineQueue: false, connectTimeout: 5000 };
+      ? { maxRetriesPerRequest: null, enableReadyCheck: true, connectTimeout: REDIS_CONNECT_TIMEOUT_MS, commandTimeout: REDIS_CONSUMER_COMMAND_TIMEOUT_MS }
+      : { maxRetriesPerRequest: 2, enableOfflineQueue: false, connectTimeout: REDIS_CONNECT_TIMEOUT_MS, commandTimeout: REDIS_PRODUCER_COMMAND_TIMEOUT_MS };
   return new Redis(url, { ...options, lazyConnect: false });
+}
+
+/**
+ * Every Redis wait is bounded. A connection attempt gives up after 5 s (and ioredis reconnects).
+ * A command a Redis that hangs never answers fails: after 1.5 s on a request path (the API, the
+ * CLI), so a request answers its 5xx within 5 s, a retry included; after 30 s for consumers, whose
+ * blocking commands (BullMQ's BZPOPMIN) wait up to 10 s by design.
+ */
+export const REDIS_CONNECT_TIMEOUT_MS = 5000;
+export const REDIS_PRODUCER_COMMAND_TIMEOUT_MS = 1500;
+export const REDIS_CONSUMER_COMMAND_TIMEOUT_MS = 30_000;
+
+/**
+ * For a BullMQ Queue or FlowProducer: its 'error' events are those of the Redis connection it was
+ * given, which the connection's owner logs (one JSON line per reconnect). Without a listener BullMQ
+ * writes each one to stderr as a raw stack trace, which breaks the JSON log while Redis is away.
+ */
+export function leaveConnectionErrorsToOwner<T extends { on(event: 'error', listener: (error: Error) => void): unknown }>(emitter: T): T {
+  emitter.on('error', () => undefined);
+  return emitter;
+}
+
+/**
+ * Closes a connection at shutdown: QUIT when Redis answers (bounded by `timeoutMs`), else drops it at
+ * once. A QUIT sent to a Redis that is away fails at once or waits for an answer that never comes,
+ * which turned a SIGTERM into exit code 1, or into a wait for the whole shutdown budget.
+ */
+export async function closeRedisConnection(connection: Redis, timeoutMs = 2000): Promise<void> {
+  if (connection.status === 'end') return;
+  if (connection.status !== 'ready') {
+    connection.disconnect();
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      connection.quit(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer to QUIT within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } catch {
+    connection.disconnect();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A BullMQ Worker's close() at shutdown. It waits for the worker's blocking read, which a Redis that
+ * is away or stuck never answers, so a SIGTERM then took the whole shutdown budget and exit code 1.
+ * When Redis does not answer a PING within `timeoutMs` the worker is closed without waiting: no job
+ * can complete or be handed back without Redis anyway, and its lock expires so another worker takes
+ * it up. When Redis answers, running jobs are waited for as usual. The 3 s bound is far above a
+ * local PING on a busy machine, so a healthy Redis is never mistaken for a stuck one.
+ */
+export async function closeQueueWorker(worker: { close(force?: boolean): Promise<void> }, connection: Redis, timeoutMs = 3000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const answers =
+    connection.status === 'ready' &&
+    (await Promise.race([
+      connection.ping().then(
+        () => true,
+        () => false,
+      ),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      }),
+    ]));
+  clearTimeout(timer);
+  await worker.close(!answers);
 }
 
 /** Resolves once the connection is ready for commands; rejects when it is not within `timeoutMs`. */

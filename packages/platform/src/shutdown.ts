@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 
 export interface ShutdownStep {
   name: string;
-  close(): Promise<unknown> | unknown;
+  /** May return a promise, which is awaited. */
+  close(): unknown;
 }
 
 /**

@@ -23,5 +23,4 @@ describe('object store', () => {
     expect(await got.Body?.transformToString()).toBe('hello');
     client.destroy();
   });
-
 });

@@ -1,6 +1,10 @@
 export { createRunQueues, type RunQueues } from './queues.js';
-export type { RunEngineDeps } from './model.js';
+export type { RoundEngineDeps, RunEngineDeps } from './model.js';
 export { startRun, nightlyRunId, type StartRunInput } from './start-run.js';
-export { getRunReport, type RunReport } from './report.js';
-export { upsertSchedules, processNightly, expireArchives, type RetentionDeps } from './maintenance.js';
+export { getRunReport, type RunReport, type RunSummary } from './report.js';
+export { upsertSchedules, processNightly, expireArchives, DEFAULT_RECONCILE_CRON, type RetentionDeps, type ReconcileListener } from './maintenance.js';
+export { reconcile, scheduledReconcileRunId, type ReconcileInput, type ReconcileResult, type ReconciledHour } from './reconcile.js';
+export type { RunKind } from './model.js';
 export { processArchiveRunJob, processMaintenanceJob } from './processors.js';
+export { createRetentionMetrics, findFinishedNightlyRuns, lastFinishedNightlyDay, type RetentionMetrics } from './metrics.js';
+export { countQueueConsumers, getRunProgress, listRuns, RUN_LIST_DEFAULT_LIMIT, RUN_LIST_MAX_LIMIT, type RoundProgress, type RunProgress } from './progress.js';

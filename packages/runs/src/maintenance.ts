@@ -1,23 +1,28 @@
-import { expireDay, findExpiredDays, findUndeletedExpiredObjects, forgetExpiredObject } from '@dcar/archives';
+import { expireDay, findExpiredDays, findUndeletedExpiredObjects, forgetExpiredObjects } from '@dcar/archives';
 import { DEFAULT_RETENTION_DAYS, previousUtcDay } from '@dcar/domain';
 import { listRetentionDays } from '@dcar/host';
 import type { Knex, Logger, MaintenanceJobs } from '@dcar/platform';
-import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Job } from 'bullmq';
 import { COORDINATION_JOB_OPTIONS, type RunQueues } from './queues.js';
+import type { RetentionMetrics } from './metrics.js';
 import type { RunEngineDeps } from './model.js';
+import { reconcile, type ReconcileResult } from './reconcile.js';
 import { startRun } from './start-run.js';
 
 const NIGHTLY_SCHEDULER_ID = 'nightly';
 const RETENTION_SCHEDULER_ID = 'retention';
 /** Hourly, so an archive outlives its expiresAt by at most an hour. */
 const RETENTION_CRON = '45 * * * *';
+const RECONCILE_SCHEDULER_ID = 'reconcile';
+/** RECONCILE_CRON's default: hourly at :45 UTC. */
+export const DEFAULT_RECONCILE_CRON = '45 * * * *';
 
 /**
  * Registers the nightly trigger and the hourly clean-up. Every replica calls this at start: BullMQ
  * keeps one scheduler per id and one pending job, so replicas never double a run.
  */
-export async function upsertSchedules(queues: RunQueues, nightlyCron: string): Promise<void> {
+export async function upsertSchedules(queues: RunQueues, nightlyCron: string, reconcileCron: string = DEFAULT_RECONCILE_CRON): Promise<void> {
   await queues.maintenance.upsertJobScheduler(
     NIGHTLY_SCHEDULER_ID,
     { pattern: nightlyCron, tz: 'UTC' },
@@ -28,6 +33,24 @@ export async function upsertSchedules(queues: RunQueues, nightlyCron: string): P
     { pattern: RETENTION_CRON, tz: 'UTC' },
     { name: 'retention', data: {}, opts: COORDINATION_JOB_OPTIONS },
   );
+  await queues.maintenance.upsertJobScheduler(
+    RECONCILE_SCHEDULER_ID,
+    { pattern: reconcileCron, tz: 'UTC' },
+    { name: 'reconcile', data: {}, opts: COORDINATION_JOB_OPTIONS },
+  );
+}
+
+/** Told the result of each scheduled reconciliation pass (the scheduler's metrics). */
+export type ReconcileListener = (result: ReconcileResult) => void;
+
+/** A scheduled reconciliation pass; its run is named after the instant it was due. */
+export async function processReconcile(
+  deps: RunEngineDeps & { onReconciled?: ReconcileListener },
+  job: Job<MaintenanceJobs['reconcile']>,
+): Promise<ReconcileResult> {
+  const result = await reconcile(deps, { trigger: 'scheduled', scheduledAt: scheduledAt(job) });
+  deps.onReconciled?.(result);
+  return result;
 }
 
 /**
@@ -49,22 +72,31 @@ export interface RetentionDeps {
   archiveBucket: string;
   logger: Logger;
   now: () => Date;
+  /** Counts expired days and deleted objects (the scheduler's registry); none in tests that do not look. */
+  retentionMetrics?: RetentionMetrics;
 }
 
 const DAYS_PER_PASS = 200;
-const DELETE_CONCURRENCY = 8;
+/** S3's DeleteObjects takes at most 1,000 keys per request. */
+const KEYS_PER_DELETE = 1000;
 
-async function deleteObjects(deps: RetentionDeps, objects: Array<{ id: number; objectKey: string }>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(DELETE_CONCURRENCY, objects.length) }, async () => {
-    while (next < objects.length) {
-      const object = objects[next++];
-      if (!object) return;
-      await deps.s3.send(new DeleteObjectCommand({ Bucket: deps.archiveBucket, Key: object.objectKey }));
-      await forgetExpiredObject(deps.db, object.id);
-    }
-  });
-  await Promise.all(workers);
+/**
+ * Deletes a page of expired objects with one DeleteObjects request, then forgets the keys the store
+ * deleted (a key already gone counts as deleted). Keys the store refused stay recorded and fail the
+ * pass with the store's reason: the next hourly pass tries them again.
+ */
+async function deleteObjects(deps: RetentionDeps, objects: ReadonlyArray<{ id: number; objectKey: string }>): Promise<void> {
+  const answer = await deps.s3.send(
+    new DeleteObjectsCommand({ Bucket: deps.archiveBucket, Delete: { Objects: objects.map((object) => ({ Key: object.objectKey })), Quiet: true } }),
+  );
+  const refused = new Map((answer.Errors ?? []).map((error) => [error.Key ?? '', `${error.Code ?? 'error'}: ${error.Message ?? ''}`]));
+  const deleted = objects.filter((object) => !refused.has(object.objectKey)).map((object) => object.id);
+  await forgetExpiredObjects(deps.db, deleted);
+  deps.retentionMetrics?.deletedArchives.inc(deleted.length);
+  if (refused.size > 0) {
+    const [key, reason] = [...refused][0]!;
+    throw new Error(`the store refused to delete ${refused.size} expired archive(s), e.g. ${key} (${reason})`);
+  }
 }
 
 /**
@@ -85,12 +117,13 @@ export async function expireArchives(deps: RetentionDeps): Promise<{ days: numbe
     for (const day of expiredDays) {
       const { withObject } = await expireDay(deps.db, day);
       deps.logger.info({ tenantId: day.tenantId, utcDay: day.utcDay, generatedAt: day.generatedAt.toISOString(), archives: withObject }, 'day expired');
+      deps.retentionMetrics?.expiredDays.inc();
       days += 1;
       archives += withObject;
     }
   }
   for (;;) {
-    const undeleted = await findUndeletedExpiredObjects(deps.db, DAYS_PER_PASS);
+    const undeleted = await findUndeletedExpiredObjects(deps.db, KEYS_PER_DELETE);
     if (undeleted.length === 0) break;
     await deleteObjects(deps, undeleted);
   }

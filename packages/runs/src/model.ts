@@ -10,7 +10,18 @@ export interface RunEngineDeps {
   now: () => Date;
 }
 
-export type RunTrigger = 'nightly' | 'manual';
+/**
+ * What the round steps (`processArchiveRunJob`) need beyond the engine's common dependencies: how
+ * long a retry round waits after the previous round ended (RETRY_ROUND_DELAY_SECONDS, CONTRACT §1).
+ */
+export interface RoundEngineDeps extends RunEngineDeps {
+  retryRoundDelayMs: number;
+}
+
+export type RunTrigger = 'nightly' | 'manual' | 'scheduled';
+
+/** `day`: every hour of its tenants on its day; `reconcile`: the hours a reconciliation pass found changed or failed, on any days. */
+export type RunKind = 'day' | 'reconcile';
 
 /** `queued`: recorded, round 1 not yet added; `failed`: a round could not be enqueued at all. */
 export type RunState = 'queued' | 'running' | 'completed' | 'completed_with_failures' | 'failed';
@@ -29,6 +40,8 @@ export const MAX_ROUNDS = 3;
 
 export interface RunRow {
   id: string;
+  kind: RunKind;
+  /** A reconciliation run: the newest day its pass compared (each of its hours has its own day). */
   utc_day: string;
   trigger: RunTrigger;
   force: boolean;
@@ -42,6 +55,13 @@ export interface RunRow {
   rounds: RoundRecord[];
   started_at: Date;
   finished_at: Date | null;
+}
+
+/** A tenant-hour of a run, with its day (a reconciliation run's hours lie on several days). */
+export interface DayHour {
+  tenantId: string;
+  utcDay: string;
+  hour: number;
 }
 
 /** The tenant-hours a run covers: its tenants on its day. */

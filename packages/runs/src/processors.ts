@@ -1,11 +1,11 @@
 import type { ArchiveRunJobs, MaintenanceJobs } from '@dcar/platform';
 import type { Job } from 'bullmq';
-import { processNightly, processRetention, type RetentionDeps } from './maintenance.js';
-import type { RunEngineDeps } from './model.js';
+import { processNightly, processReconcile, processRetention, type ReconcileListener, type RetentionDeps } from './maintenance.js';
+import type { RoundEngineDeps, RunEngineDeps } from './model.js';
 import { processEnqueueRound, processRoundComplete } from './rounds.js';
 
 /** The `archive-run` queue's processor: a round's enqueue step and its completion. */
-export async function processArchiveRunJob(deps: RunEngineDeps, job: Job): Promise<unknown> {
+export async function processArchiveRunJob(deps: RoundEngineDeps, job: Job): Promise<unknown> {
   switch (job.name) {
     case 'enqueue-round':
       return processEnqueueRound(deps, job as Job<ArchiveRunJobs['enqueue-round']>);
@@ -17,12 +17,17 @@ export async function processArchiveRunJob(deps: RunEngineDeps, job: Job): Promi
 }
 
 /** The `maintenance` queue's processor: the nightly trigger and the retention clean-up. */
-export async function processMaintenanceJob(deps: RunEngineDeps & Omit<RetentionDeps, keyof RunEngineDeps>, job: Job): Promise<unknown> {
+export async function processMaintenanceJob(
+  deps: RunEngineDeps & Omit<RetentionDeps, keyof RunEngineDeps> & { onReconciled?: ReconcileListener },
+  job: Job,
+): Promise<unknown> {
   switch (job.name) {
     case 'nightly':
       return processNightly(deps, job as Job<MaintenanceJobs['nightly']>);
     case 'retention':
       return processRetention(deps);
+    case 'reconcile':
+      return processReconcile(deps, job as Job<MaintenanceJobs['reconcile']>);
     default:
       throw new Error(`unknown maintenance job ${job.name}`);
   }

@@ -1,4 +1,4 @@
-import { QueueNames } from '@dcar/platform';
+import { leaveConnectionErrorsToOwner, QueueNames } from '@dcar/platform';
 import { createWebhookDeliveryQueue, type WebhookDeliveryQueue } from '@dcar/webhooks';
 import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -17,11 +17,11 @@ export interface RunQueues {
 }
 
 export function createRunQueues(connection: Redis, prefix: string): RunQueues {
-  const archiveHour = new Queue(QueueNames.archiveHour, { connection, prefix });
-  const archiveRun = new Queue(QueueNames.archiveRun, { connection, prefix });
-  const maintenance = new Queue(QueueNames.maintenance, { connection, prefix });
+  const archiveHour = leaveConnectionErrorsToOwner(new Queue(QueueNames.archiveHour, { connection, prefix }));
+  const archiveRun = leaveConnectionErrorsToOwner(new Queue(QueueNames.archiveRun, { connection, prefix }));
+  const maintenance = leaveConnectionErrorsToOwner(new Queue(QueueNames.maintenance, { connection, prefix }));
   const webhookDelivery = createWebhookDeliveryQueue(connection, prefix);
-  const flows = new FlowProducer({ connection, prefix });
+  const flows = leaveConnectionErrorsToOwner(new FlowProducer({ connection, prefix }));
   return {
     archiveHour,
     archiveRun,

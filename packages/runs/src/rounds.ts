@@ -1,18 +1,11 @@
-import { countHoursByStatus, markFailed, markPending, summariseTenantDays, withoutAvailableHours, type TenantHour } from '@dcar/archives';
+import { countHoursByStatus, markFailed, markPending, summariseTenantDays, withoutAvailableHours } from '@dcar/archives';
 import { formatHour, HOURS_PER_DAY, ALL_HOURS } from '@dcar/domain';
-import {
-  QueueNames,
-  archiveHourJobId,
-  enqueueRoundJobId,
-  roundParentJobId,
-  type ArchiveHourJobData,
-  type ArchiveRunJobs,
-  type Knex,
-} from '@dcar/platform';
+import { QueueNames, archiveHourJobId, enqueueRoundJobId, roundParentJobId, type ArchiveHourJobData, type ArchiveRunJobs, type Knex } from '@dcar/platform';
 import { emitDaysCompleted, type DayCompletedData } from '@dcar/webhooks';
 import type { Job } from 'bullmq';
 import { ARCHIVE_HOUR_JOB_OPTIONS, COORDINATION_JOB_OPTIONS, type RunQueues } from './queues.js';
-import { MAX_ROUNDS, runScope, type RoundRecord, type RunEngineDeps, type RunRow } from './model.js';
+import { MAX_ROUNDS, runScope, type DayHour, type RoundEngineDeps, type RoundRecord, type RunEngineDeps, type RunRow } from './model.js';
+import { countReconcileRunHours, reconcileRunHours } from './run-hours.js';
 
 /** Jobs added per `addBulk` call and rows per statement: bounds memory whatever the number of tenants. */
 const ENQUEUE_CHUNK_SIZE = 1000;
@@ -23,8 +16,10 @@ const MAX_ERROR_LENGTH = 500;
  * Adds a round: a `round-complete` parent whose first child is the `enqueue-round` job. The parent
  * cannot run before the enqueue job has finished adding every hour job as a further child, and then
  * runs once all of them completed or failed. Ids are deterministic, so adding a round twice adds nothing.
+ * With `delayMs`, the enqueue job is a BullMQ delayed job: Redis holds the round back, no process
+ * waits for it, and whichever scheduler replica is there when it is due runs it.
  */
-export async function addRoundFlow(queues: RunQueues, runId: string, round: number): Promise<void> {
+export async function addRoundFlow(queues: RunQueues, runId: string, round: number, delayMs = 0): Promise<void> {
   const data: ArchiveRunJobs['round-complete'] = { runId, round };
   await queues.flows.add({
     name: 'round-complete',
@@ -37,7 +32,12 @@ export async function addRoundFlow(queues: RunQueues, runId: string, round: numb
         queueName: QueueNames.archiveRun,
         data,
         // A failed enqueue must still let the parent run, which then records the run as failed.
-        opts: { ...COORDINATION_JOB_OPTIONS, jobId: enqueueRoundJobId(runId, round), ignoreDependencyOnFailure: true },
+        opts: {
+          ...COORDINATION_JOB_OPTIONS,
+          jobId: enqueueRoundJobId(runId, round),
+          ignoreDependencyOnFailure: true,
+          ...(delayMs > 0 ? { delay: delayMs } : {}),
+        },
       },
     ],
   });
@@ -50,9 +50,15 @@ async function loadRun(db: Knex, runId: string): Promise<RunRow> {
 }
 
 /** Replaces one round's record on the run, under a row lock so concurrent rounds' updates never lose each other. */
-async function updateRound(db: Knex, runId: string, round: number, change: (current: RoundRecord | undefined) => RoundRecord, extra: Record<string, unknown> = {}): Promise<void> {
+async function updateRound(
+  db: Knex,
+  runId: string,
+  round: number,
+  change: (current: RoundRecord | undefined) => RoundRecord,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
   await db.transaction(async (trx) => {
-    const run = (await trx('archive_runs').where({ id: runId }).forUpdate().first('rounds')) as Pick<RunRow, 'rounds'> | undefined;
+    const run: Pick<RunRow, 'rounds'> | undefined = await trx('archive_runs').where({ id: runId }).forUpdate().first('rounds');
     if (!run) throw new Error(`run ${runId} not found`);
     const rounds = run.rounds.filter((r) => r.round !== round);
     rounds.push(change(run.rounds.find((r) => r.round === round)));
@@ -65,28 +71,44 @@ async function updateRound(db: Knex, runId: string, round: number, change: (curr
 }
 
 /** Round 1: every hour of every tenant of the run, in pages of whole tenants. */
-async function* roundOneHours(run: RunRow): AsyncGenerator<TenantHour[]> {
+function* roundOneHours(run: RunRow): Generator<DayHour[]> {
   for (let start = 0; start < run.tenant_ids.length; start += TENANTS_PER_CHUNK) {
-    yield run.tenant_ids.slice(start, start + TENANTS_PER_CHUNK).flatMap((tenantId) => ALL_HOURS.map((hour) => ({ tenantId, hour })));
+    yield run.tenant_ids.slice(start, start + TENANTS_PER_CHUNK).flatMap((tenantId) => ALL_HOURS.map((hour) => ({ tenantId, utcDay: run.utc_day, hour })));
   }
+}
+
+/** The hours of a page by day, for the per-day statements on hourly_archives. */
+function byDay<T extends DayHour>(hours: readonly T[]): Map<string, T[]> {
+  const days = new Map<string, T[]>();
+  for (const h of hours) {
+    const day = days.get(h.utcDay);
+    if (day) day.push(h);
+    else days.set(h.utcDay, [h]);
+  }
+  return days;
+}
+
+/** The run's tenant-hours by status as they are now. */
+export async function countRunHours(db: Knex, run: RunRow) {
+  return run.kind === 'reconcile' ? countReconcileRunHours(db, run.id) : countHoursByStatus(db, runScope(run));
 }
 
 /**
  * The tenant-hours that failed in a round of a run, with their errors, page by page in
  * (tenant, hour) order: each page starts after the last row of the one before (keyset paging).
  */
-async function* runFailures(db: Knex, runId: string, round: number): AsyncGenerator<Array<TenantHour & { error: string }>> {
-  let after: TenantHour | null = null;
+async function* runFailures(db: Knex, runId: string, round: number): AsyncGenerator<Array<DayHour & { error: string }>> {
+  let after: DayHour | null = null;
   for (;;) {
     const query = db('archive_run_failures')
-      .select('tenant_id', 'hour', 'error')
+      .select('tenant_id', db.raw('utc_day::text as utc_day'), 'hour', 'error')
       .where({ run_id: runId, round })
-      .orderBy([{ column: 'tenant_id' }, { column: 'hour' }])
+      .orderBy([{ column: 'tenant_id' }, { column: 'utc_day' }, { column: 'hour' }])
       .limit(ENQUEUE_CHUNK_SIZE);
-    if (after) query.whereRaw('(tenant_id, hour) > (?, ?)', [after.tenantId, after.hour]);
-    const rows = (await query) as Array<{ tenant_id: string; hour: number; error: string }>;
+    if (after) query.whereRaw('(tenant_id, utc_day, hour) > (?, ?::date, ?)', [after.tenantId, after.utcDay, after.hour]);
+    const rows = (await query) as Array<{ tenant_id: string; utc_day: string; hour: number; error: string }>;
     if (rows.length === 0) return;
-    const page = rows.map((row) => ({ tenantId: row.tenant_id, hour: row.hour, error: row.error }));
+    const page = rows.map((row) => ({ tenantId: row.tenant_id, utcDay: row.utc_day, hour: row.hour, error: row.error }));
     yield page;
     after = page[page.length - 1] ?? null;
     if (rows.length < ENQUEUE_CHUNK_SIZE) return;
@@ -101,28 +123,38 @@ export async function processEnqueueRound(deps: RunEngineDeps, job: Job<ArchiveR
   const { runId, round } = job.data;
   const run = await loadRun(deps.db, runId);
   const log = deps.logger.child({ runId, utcDay: run.utc_day, round, jobId: job.id });
-  await updateRound(
-    deps.db,
-    runId,
+  await updateRound(deps.db, runId, round, (current) => current ?? { round, jobs: null, failed: null, startedAt: deps.now().toISOString(), finishedAt: null }, {
+    state: 'running',
     round,
-    (current) => current ?? { round, jobs: null, failed: null, startedAt: deps.now().toISOString(), finishedAt: null },
-    { state: 'running', round },
-  );
+  });
 
   const parent = { id: roundParentJobId(runId, round), queue: deps.queues.archiveRun.qualifiedName };
   let jobs = 0;
   // Later rounds redo the hours that failed in the round before.
-  const pages = round === 1 ? roundOneHours(run) : runFailures(deps.db, runId, round - 1);
+  // A reconciliation run's round 1 is the hours its pass found; its jobs regenerate available hours
+  // too (unless their rows turn out unchanged), so they are not filtered here.
+  const reconcile = run.kind === 'reconcile';
+  const pages = round === 1 ? (reconcile ? reconcileRunHours(deps.db, runId, ENQUEUE_CHUNK_SIZE) : roundOneHours(run)) : runFailures(deps.db, runId, round - 1);
   for await (const page of pages) {
-    const hours = run.force ? page : await withoutAvailableHours(deps.db, run.utc_day, page);
-    await markPending(deps.db, run.utc_day, hours);
-    await deps.queues.archiveHour.addBulk(
-      hours.map((h) => {
-        const data: ArchiveHourJobData = { runId, tenantId: h.tenantId, utcDay: run.utc_day, hour: h.hour, round, force: run.force };
-        return { name: 'archive-hour', data, opts: { ...ARCHIVE_HOUR_JOB_OPTIONS, jobId: archiveHourJobId(data), parent } };
-      }),
-    );
-    jobs += hours.length;
+    for (const [utcDay, dayHours] of byDay(page)) {
+      const hours = run.force || reconcile ? dayHours : await withoutAvailableHours(deps.db, utcDay, dayHours);
+      await markPending(deps.db, utcDay, hours);
+      await deps.queues.archiveHour.addBulk(
+        hours.map((h) => {
+          const data: ArchiveHourJobData = {
+            runId,
+            tenantId: h.tenantId,
+            utcDay,
+            hour: h.hour,
+            round,
+            force: run.force,
+            ...(reconcile ? { reconcile: true } : {}),
+          };
+          return { name: 'archive-hour', data, opts: { ...ARCHIVE_HOUR_JOB_OPTIONS, jobId: archiveHourJobId(data), parent } };
+        }),
+      );
+      jobs += hours.length;
+    }
   }
   // The round's size is known now: the run report shows it while the round runs (its end records it again).
   await updateRound(deps.db, runId, round, (current) => ({
@@ -151,7 +183,7 @@ async function recordFailures(deps: RunEngineDeps, job: Job, run: RunRow, round:
   do {
     const page = await job.getDependencies({ ignored: { cursor, count: ENQUEUE_CHUNK_SIZE } });
     cursor = page.nextIgnoredCursor ?? 0;
-    const rows: Array<{ run_id: string; round: number; tenant_id: string; hour: number; error: string }> = [];
+    const rows: Array<{ run_id: string; round: number; tenant_id: string; utc_day: string; hour: number; error: string }> = [];
     for (const [key, reason] of Object.entries(page.ignored ?? {})) {
       const error = String(reason).slice(0, MAX_ERROR_LENGTH);
       if (key === enqueueKey) {
@@ -163,24 +195,33 @@ async function recordFailures(deps: RunEngineDeps, job: Job, run: RunRow, round:
         deps.logger.warn({ runId: run.id, round, key }, 'ignoring an unexpected failed child');
         continue;
       }
-      rows.push({ run_id: run.id, round, tenant_id: parsed.tenantId, hour: parsed.hour, error });
+      rows.push({ run_id: run.id, round, tenant_id: parsed.tenantId, utc_day: parsed.utcDay, hour: parsed.hour, error });
     }
-    if (rows.length > 0) await deps.db('archive_run_failures').insert(rows).onConflict(['run_id', 'round', 'tenant_id', 'hour']).ignore();
+    if (rows.length > 0) await deps.db('archive_run_failures').insert(rows).onConflict(['run_id', 'round', 'tenant_id', 'utc_day', 'hour']).ignore();
   } while (cursor !== 0);
-  const [row] = (await deps.db('archive_run_failures').where({ run_id: run.id, round }).count('* as count')) as Array<{ count: string | number }>;
+  const [row]: Array<{ count: string | number }> = await deps.db('archive_run_failures').where({ run_id: run.id, round }).count('* as count');
   return { failed: Number(row?.count ?? 0), enqueueError };
 }
 
 /** After the last round: the hours still failing (and not available from an earlier run) become `failed`, each logged. */
 async function markRunFailures(deps: RunEngineDeps, run: RunRow, round: number): Promise<void> {
   for await (const page of runFailures(deps.db, run.id, round)) {
-    const marked = await markFailed(deps.db, run.utc_day, page);
-    const errors = new Map(page.map((f) => [`${f.tenantId}/${f.hour}`, f.error]));
-    for (const m of marked) {
-      deps.logger.error(
-        { runId: run.id, tenantId: m.tenantId, utcDay: run.utc_day, hour: formatHour(m.hour), rounds: round, lastError: m.lastError ?? errors.get(`${m.tenantId}/${m.hour}`) },
-        'tenant-hour failed in every round',
-      );
+    for (const [utcDay, failures] of byDay(page)) {
+      const marked = await markFailed(deps.db, utcDay, failures);
+      const errors = new Map(failures.map((f) => [`${f.tenantId}/${f.hour}`, f.error]));
+      for (const m of marked) {
+        deps.logger.error(
+          {
+            runId: run.id,
+            tenantId: m.tenantId,
+            utcDay,
+            hour: formatHour(m.hour),
+            rounds: round,
+            lastError: m.lastError ?? errors.get(`${m.tenantId}/${m.hour}`),
+          },
+          'tenant-hour failed in every round',
+        );
+      }
     }
   }
 }
@@ -188,7 +229,9 @@ async function markRunFailures(deps: RunEngineDeps, run: RunRow, round: number):
 /** The tenants a round covered: every tenant of the run in round 1, then those with a failed hour in the previous round. */
 async function tenantsOfRound(db: Knex, run: RunRow, round: number): Promise<string[]> {
   if (round === 1) return run.tenant_ids;
-  const rows = (await db('archive_run_failures').distinct('tenant_id').where({ run_id: run.id, round: round - 1 })) as Array<{ tenant_id: string }>;
+  const rows = (await db('archive_run_failures')
+    .distinct('tenant_id')
+    .where({ run_id: run.id, round: round - 1 })) as Array<{ tenant_id: string }>;
   return rows.map((row) => row.tenant_id);
 }
 
@@ -220,6 +263,8 @@ async function daySummaries(db: Knex, run: RunRow, tenantIds: string[]): Promise
  * turn into no-ops.
  */
 async function notifyDaysCompleted(deps: RunEngineDeps, run: RunRow, round: number, lastRound: boolean): Promise<void> {
+  // A reconciliation run announces each regenerated hour instead (hour.regenerated, from the worker).
+  if (run.kind === 'reconcile') return;
   const emitDeps = { db: deps.db, queue: deps.queues.webhookDelivery, logger: deps.logger, now: deps.now };
   try {
     const retried = lastRound ? new Set<string>() : await tenantsWithFailures(deps.db, run.id, round);
@@ -236,7 +281,10 @@ async function notifyDaysCompleted(deps: RunEngineDeps, run: RunRow, round: numb
  * `round-complete`: runs once every job of the round completed or failed. Records the round, then
  * either adds the next round with the failed tenant-hours or, after the last round, finishes the run.
  */
-export async function processRoundComplete(deps: RunEngineDeps, job: Job<ArchiveRunJobs['round-complete']>): Promise<{ failed: number; nextRound: number | null }> {
+export async function processRoundComplete(
+  deps: RoundEngineDeps,
+  job: Job<ArchiveRunJobs['round-complete']>,
+): Promise<{ failed: number; nextRound: number | null }> {
   const { runId, round } = job.data;
   const run = await loadRun(deps.db, runId);
   const log = deps.logger.child({ runId, utcDay: run.utc_day, round, jobId: job.id });
@@ -255,23 +303,28 @@ export async function processRoundComplete(deps: RunEngineDeps, job: Job<Archive
   if (enqueueError !== null) {
     // No day.completed either: the run produced nothing for the round's tenants, there is no day to announce.
     log.error({ err: enqueueError }, 'round could not be enqueued; run failed');
-    await deps.db('archive_runs')
+    await deps
+      .db('archive_runs')
       .where({ id: runId })
-      .update({ state: 'failed', counts: JSON.stringify(await countHoursByStatus(deps.db, runScope(run))), finished_at: finishedAt });
+      .update({ state: 'failed', counts: JSON.stringify(await countRunHours(deps.db, run)), finished_at: finishedAt });
     return { failed, nextRound: null };
   }
   if (failed > 0 && round < MAX_ROUNDS) {
-    log.warn({ jobs, failed }, 'round finished with failures; retrying them in the next round');
-    await addRoundFlow(deps.queues, runId, round + 1);
+    // CONTRACT §1: the next round starts RETRY_ROUND_DELAY_SECONDS after this one ended, so a short
+    // outage of the store does not use up every round.
+    const nextRoundAt = new Date(finishedAt.getTime() + deps.retryRoundDelayMs).toISOString();
+    log.warn({ jobs, failed, nextRound: round + 1, nextRoundAt }, 'round finished with failures; retrying them in the next round');
+    await addRoundFlow(deps.queues, runId, round + 1, deps.retryRoundDelayMs);
     await notifyDaysCompleted(deps, run, round, false);
     return { failed, nextRound: round + 1 };
   }
 
   await markRunFailures(deps, run, round);
-  const counts = await countHoursByStatus(deps.db, runScope(run));
+  const counts = await countRunHours(deps.db, run);
   // A forced re-run whose hour failed three times leaves the earlier archive available, yet the run did fail there.
   const state = failed > 0 ? 'completed_with_failures' : 'completed';
-  await deps.db('archive_runs')
+  await deps
+    .db('archive_runs')
     .where({ id: runId })
     .update({ state, counts: JSON.stringify(counts), finished_at: finishedAt });
   log.info({ jobs, failed, counts, state }, 'run finished');

@@ -1,5 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { ContractMessages, UserFacingError, isUnfinishedUtcDay, isValidTenantId, oldestDayWithinRetention, parseUtcDay, type UtcDay } from '@dcar/domain';
+import {
+  ContractMessages,
+  RUN_NOT_QUEUED_MESSAGE,
+  UserFacingError,
+  isUnfinishedUtcDay,
+  isValidTenantId,
+  oldestDayWithinRetention,
+  parseUtcDay,
+  type UtcDay,
+} from '@dcar/domain';
 import { findTenantFeatures, listEnabledTenants } from '@dcar/host';
 import type { RunEngineDeps, RunRow, RunTrigger } from './model.js';
 import { addRoundFlow } from './rounds.js';
@@ -63,7 +72,8 @@ export async function startRun(deps: RunEngineDeps, input: StartRunInput): Promi
   const tenantIds = await resolveTenants(deps, day, input.tenantIds);
 
   const runId = input.trigger === 'nightly' ? nightlyRunId(day) : manualRunId(day);
-  const inserted = await deps.db('archive_runs')
+  const inserted = await deps
+    .db('archive_runs')
     .insert({
       id: runId,
       utc_day: day,
@@ -81,8 +91,24 @@ export async function startRun(deps: RunEngineDeps, input: StartRunInput): Promi
     .returning('id');
   const created = inserted.length > 0;
 
-  const run = (await deps.db('archive_runs').where({ id: runId }).first('state')) as Pick<RunRow, 'state'> | undefined;
-  if (run?.state === 'queued') await addRoundFlow(deps.queues, runId, 1);
-  deps.logger.info({ runId, utcDay: day, trigger: input.trigger, force, tenantCount: tenantIds.length, created }, created ? 'run started' : 'run already exists');
+  const run: Pick<RunRow, 'state'> | undefined = await deps.db('archive_runs').where({ id: runId }).first('state');
+  if (run?.state === 'queued') {
+    try {
+      await addRoundFlow(deps.queues, runId, 1);
+    } catch (error) {
+      deps.logger.error({ err: (error as Error).message, runId, utcDay: day, trigger: input.trigger }, 'could not queue the run');
+      // A manual run nobody will queue again is not left `queued` for good: it failed. The nightly
+      // run stays queued, as its trigger job is retried and then adds round 1 itself.
+      if (input.trigger === 'manual') {
+        await deps.db('archive_runs').where({ id: runId, state: 'queued' }).update({ state: 'failed', finished_at: deps.now() });
+        throw new UserFacingError(503, RUN_NOT_QUEUED_MESSAGE);
+      }
+      throw error;
+    }
+  }
+  deps.logger.info(
+    { runId, utcDay: day, trigger: input.trigger, force, tenantCount: tenantIds.length, created },
+    created ? 'run started' : 'run already exists',
+  );
   return { runId, created };
 }

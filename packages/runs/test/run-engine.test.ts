@@ -1,7 +1,7 @@
 import { findArchiveRow } from '@dcar/archives/test-fixtures';
 import { UserFacingError, addUtcDays, utcDayOf } from '@dcar/domain';
 import { putTenant, setDailyAudioFeature } from '@dcar/host';
-import { QueueNames, createLogger, createRedisConnection, type ArchiveHourJobData } from '@dcar/platform';
+import { QueueNames, createLogger, createRedisConnection, enqueueRoundJobId, type ArchiveHourJobData } from '@dcar/platform';
 import { createTestEnvironment, waitFor, type TestEnvironment } from '@dcar/testing';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -12,7 +12,7 @@ import {
   processArchiveRunJob,
   processNightly,
   startRun,
-  type RunEngineDeps,
+  type RoundEngineDeps,
   type RunQueues,
   type RunReport,
 } from '../src/index.js';
@@ -21,7 +21,9 @@ import { startFakeArchiveWorker } from './fake-archive-worker.js';
 let env: TestEnvironment;
 let connection: Redis;
 let queues: RunQueues;
-let deps: RunEngineDeps;
+let deps: RoundEngineDeps;
+/** RETRY_ROUND_DELAY_SECONDS of these tests: 1 s. */
+const RETRY_ROUND_DELAY_MS = 1000;
 let runWorker: Worker;
 let hourWorker: ReturnType<typeof startFakeArchiveWorker>;
 const failing = new Set<string>();
@@ -34,7 +36,7 @@ beforeAll(async () => {
   env = await createTestEnvironment();
   connection = createRedisConnection(env.config.redis.url, 'consumer');
   queues = createRunQueues(connection, env.redisPrefix);
-  deps = { db: env.knex, queues, logger: createLogger({ service: 'test', level: 'silent' }), now: () => new Date() };
+  deps = { db: env.knex, queues, logger: createLogger({ service: 'test', level: 'silent' }), now: () => new Date(), retryRoundDelayMs: RETRY_ROUND_DELAY_MS };
   runWorker = new Worker(QueueNames.archiveRun, (job) => processArchiveRunJob(deps, job), {
     connection: createRedisConnection(env.config.redis.url, 'consumer'),
     prefix: env.redisPrefix,
@@ -44,8 +46,7 @@ beforeAll(async () => {
     db: env.knex,
     redisUrl: env.config.redis.url,
     prefix: env.redisPrefix,
-    shouldFail: (data) =>
-      failing.has(`${data.tenantId}/${data.hour}`) || (data.round === 1 && failInRoundOne.has(data.tenantId)),
+    shouldFail: (data) => failing.has(`${data.tenantId}/${data.hour}`) || (data.round === 1 && failInRoundOne.has(data.tenantId)),
   });
   for (let i = 0; i < 30; i++) {
     const id = `t${String(i).padStart(2, '0')}`;
@@ -132,17 +133,25 @@ describe('a run', () => {
     expect(flaky.every((h) => h.status === 'available' && h.attempts === 2 && h.lastError === null)).toBe(true);
     expect(report.hours.filter((h) => h.tenantId === 't29').every((h) => h.attempts === 1)).toBe(true);
 
-    // Round n+1's first job started after the last job of round n had finished.
+    // Round n+1's first job started RETRY_ROUND_DELAY_SECONDS after the last job of round n had
+    // finished, held back by a BullMQ delayed job (no process slept through the wait).
     const jobsOf = async (round: number) =>
       (await queues.archiveHour.getJobs(['completed', 'failed'], 0, -1)).filter(
-        (job): job is Job<ArchiveHourJobData> => job.data.runId === runId && job.data.round === round,
+        (job: Job<ArchiveHourJobData>) => job.data.runId === runId && job.data.round === round,
       );
     const [r1, r2, r3] = await Promise.all([jobsOf(1), jobsOf(2), jobsOf(3)]);
     expect([r1.length, r2.length, r3.length]).toEqual([720, 241, 1]);
     const lastFinished = (jobs: Job[]) => Math.max(...jobs.map((j) => j.finishedOn ?? Infinity));
     const firstStarted = (jobs: Job[]) => Math.min(...jobs.map((j) => j.processedOn ?? -Infinity));
-    expect(firstStarted(r2)).toBeGreaterThanOrEqual(lastFinished(r1));
-    expect(firstStarted(r3)).toBeGreaterThanOrEqual(lastFinished(r2));
+    expect(firstStarted(r2)).toBeGreaterThanOrEqual(lastFinished(r1) + RETRY_ROUND_DELAY_MS);
+    expect(firstStarted(r3)).toBeGreaterThanOrEqual(lastFinished(r2) + RETRY_ROUND_DELAY_MS);
+    for (const round of [2, 3]) {
+      const ended = Date.parse(report.rounds[round - 2]!.finishedAt!);
+      expect(Date.parse(report.rounds[round - 1]!.startedAt)).toBeGreaterThanOrEqual(ended + RETRY_ROUND_DELAY_MS);
+      const enqueue = await queues.archiveRun.getJob(enqueueRoundJobId(runId, round));
+      expect(enqueue?.opts.delay).toBe(RETRY_ROUND_DELAY_MS);
+    }
+    expect((await queues.archiveRun.getJob(enqueueRoundJobId(runId, 1)))?.opts.delay ?? 0).toBe(0);
     failInRoundOne.clear();
     failing.clear();
   });
@@ -179,13 +188,13 @@ describe('a run report while a round runs', () => {
   it('gives the round’s job count as soon as the round is enqueued, before any job ended', async () => {
     // Queues no worker consumes: the round's jobs stay waiting while the report is read.
     const idleQueues = createRunQueues(connection, `${env.redisPrefix}-idle`);
-    const idle: RunEngineDeps = { ...deps, queues: idleQueues };
+    const idle: RoundEngineDeps = { ...deps, queues: idleQueues };
     try {
       const { runId } = await startRun(idle, { utcDay: yesterday, tenantIds: ['t20', 't21'], trigger: 'manual', force: true });
       await processArchiveRunJob(idle, { name: 'enqueue-round', id: 'enqueue', data: { runId, round: 1 } } as Job);
       const report = await getRunReport(env.knex, runId);
       expect(report).toMatchObject({ state: 'running', round: 1, finishedAt: null });
-      expect(report?.rounds).toEqual([{ round: 1, jobs: 48, failed: null, startedAt: expect.any(String), finishedAt: null }]);
+      expect(report?.rounds).toEqual([{ round: 1, jobs: 48, failed: null, startedAt: expect.any(String) as string, finishedAt: null }]);
       expect(await idleQueues.archiveHour.getWaitingCount()).toBe(48);
     } finally {
       await idleQueues.close();
@@ -197,10 +206,13 @@ describe('nightly trigger', () => {
   it('archives the day before the job was scheduled, even when it runs a day late', async () => {
     const scheduledFor = Date.parse('2025-12-13T00:15:00Z');
     const lateDeps = { ...deps, now: () => new Date('2025-12-14T09:00:00Z') };
-    const job = { opts: { prevMillis: scheduledFor }, timestamp: scheduledFor - 60_000, delay: 60_000, data: {} } as unknown as Job;
+    const job = { opts: { prevMillis: scheduledFor }, timestamp: scheduledFor - 60_000, delay: 60_000, data: {} } as unknown as Job<Record<string, never>>;
     expect(await processNightly(lateDeps, job)).toEqual({ runId: 'nightly-2025-12-12', created: true });
     expect(await processNightly(lateDeps, job)).toEqual({ runId: 'nightly-2025-12-12', created: false });
-    const run = await env.knex('archive_runs').where({ id: 'nightly-2025-12-12' }).first('utc_day', 'trigger', 'tenant_count');
+    const run = await env
+      .knex<{ id: string; utc_day: string; trigger: string; tenant_count: number }>('archive_runs')
+      .where({ id: 'nightly-2025-12-12' })
+      .first('utc_day', 'trigger', 'tenant_count');
     expect(run).toEqual({ utc_day: '2025-12-12', trigger: 'nightly', tenant_count: 30 });
     await finished('nightly-2025-12-12');
   });

@@ -18,7 +18,7 @@ import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRunQueues, getRunReport, processArchiveRunJob, startRun, type RunEngineDeps, type RunQueues, type RunReport } from '../src/index.js';
+import { createRunQueues, getRunReport, processArchiveRunJob, startRun, type RoundEngineDeps, type RunQueues, type RunReport } from '../src/index.js';
 import { startFakeArchiveWorker } from './fake-archive-worker.js';
 
 // day.completed from the run engine: once per tenant and run, when the run is done with the tenant,
@@ -26,7 +26,7 @@ import { startFakeArchiveWorker } from './fake-archive-worker.js';
 let env: TestEnvironment;
 let connection: Redis;
 let queues: RunQueues;
-let deps: RunEngineDeps;
+let deps: RoundEngineDeps;
 let runWorker: Worker;
 let hourWorker: ReturnType<typeof startFakeArchiveWorker>;
 let deliveryWorker: WebhookDeliveryWorker;
@@ -46,7 +46,7 @@ beforeAll(async () => {
   env = await createTestEnvironment();
   connection = createRedisConnection(env.config.redis.url, 'consumer');
   queues = createRunQueues(connection, env.redisPrefix);
-  deps = { db: env.knex, queues, logger, now: () => new Date() };
+  deps = { db: env.knex, queues, logger, now: () => new Date(), retryRoundDelayMs: 0 };
   runWorker = new Worker(
     QueueNames.archiveRun,
     async (job: Job) => {
@@ -78,7 +78,9 @@ beforeAll(async () => {
     await setDailyAudioFeature(env.knex, id, { enabled: true, retentionDays: 3 });
     // `silent` has no webhook: it gets no event.
     if (id === 'silent') continue;
-    const created = await putWebhook({ db: env.knex, secrets: box, policy: { allowInsecure: true }, resolveHost: systemResolveHost, logger }, id, { url: `${receiver.url}/${id}` });
+    const created = await putWebhook({ db: env.knex, secrets: box, policy: { allowInsecure: true }, resolveHost: systemResolveHost, logger }, id, {
+      url: `${receiver.url}/${id}`,
+    });
     secrets[id] = created.secret!;
   }
 });
@@ -138,10 +140,13 @@ describe('day.completed', () => {
       [2, 1],
       [3, 1],
     ]);
-    const events = await waitFor(() => {
-      const byTenant = eventsOf(runId);
-      return byTenant.size === 3 ? byTenant : undefined;
-    }, { what: 'day.completed for three tenants' });
+    const events = await waitFor(
+      () => {
+        const byTenant = eventsOf(runId);
+        return byTenant.size === 3 ? byTenant : undefined;
+      },
+      { what: 'day.completed for three tenants' },
+    );
 
     const sizes = Array.from({ length: 24 }, (_, hour) => 1000 + hour).reduce((a, b) => a + b, 0);
     expect(events.get('steady')?.map((e) => e.data)).toEqual([

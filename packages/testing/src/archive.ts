@@ -47,7 +47,15 @@ export interface ProbedAudio {
 
 /** What ffprobe (JSON output) reads in an audio file that must hold exactly one stream. */
 export async function probeAudioFile(path: string): Promise<ProbedAudio> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,channels,sample_rate:format=format_name,duration,bit_rate', '-of', 'json', path]);
+  const { stdout } = await run('ffprobe', [
+    '-v',
+    'error',
+    '-show_entries',
+    'stream=codec_name,channels,sample_rate:format=format_name,duration,bit_rate',
+    '-of',
+    'json',
+    path,
+  ]);
   const parsed = JSON.parse(stdout) as {
     streams: { codec_name: string; channels: number; sample_rate: string }[];
     format: { format_name: string; duration: string; bit_rate: string };

@@ -98,14 +98,16 @@ function speechArgs(spec: AudioSpec, speechWav: string): string[] {
   const r = spec.sampleRate;
   const layout = spec.channels === 1 ? 'mono' : 'stereo';
   return [
-    '-i', speechWav,
+    '-i',
+    speechWav,
     '-filter_complex',
     [
       `[0:a]aresample=${r},apad,atrim=duration=${d},asetpts=N/SR/TB[speech]`,
       `anoisesrc=d=${d}:c=pink:r=${r}:a=0.02:seed=${seed}[noise]`,
       `[speech][noise]amix=inputs=2:weights=1 1:normalize=0,aformat=sample_fmts=s16:channel_layouts=${layout}[out]`,
     ].join(';'),
-    '-map', '[out]',
+    '-map',
+    '[out]',
   ];
 }
 
@@ -158,11 +160,22 @@ async function synthesizeToCache(spec: AudioSpec, key: string): Promise<Buffer> 
   try {
     await speak(spec, speechWav);
     await runProcess('ffmpeg', [
-      '-hide_banner', '-loglevel', 'error', '-nostdin', '-y',
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-nostdin',
+      '-y',
       ...speechArgs(spec, speechWav),
-      '-ar', String(spec.sampleRate),
-      '-ac', String(spec.channels),
-      '-fflags', '+bitexact', '-flags:a', '+bitexact', '-map_metadata', '-1',
+      '-ar',
+      String(spec.sampleRate),
+      '-ac',
+      String(spec.channels),
+      '-fflags',
+      '+bitexact',
+      '-flags:a',
+      '+bitexact',
+      '-map_metadata',
+      '-1',
       ...ENCODER_ARGS[spec.format],
       partial,
     ]);

@@ -2,21 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  createKnex,
-  createS3Client,
-  dropDatabase,
-  ensureDatabase,
-  loadSystemConfig,
-  migrateToLatest,
-  type SystemConfig,
-  type Knex,
-} from '@dcar/platform';
+import { createKnex, createS3Client, dropDatabase, ensureDatabase, loadSystemConfig, migrateToLatest, type SystemConfig, type Knex } from '@dcar/platform';
 import { startLocalS3, type LocalS3 } from '@dcar/platform/local-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Redis } from 'ioredis';
 
 export * from './source-process.js';
+export * from './ports.js';
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -43,9 +35,9 @@ export async function createTestDatabase(): Promise<{ url: string; knex: Knex; d
 }
 
 /** A Redis key prefix of the test file's own; `flush()` deletes every key under it. */
-export async function createTestRedis(): Promise<{ url: string; prefix: string; flush(): Promise<void> }> {
+export function createTestRedis(): Promise<{ url: string; prefix: string; flush(): Promise<void> }> {
   const prefix = uniqueName('t');
-  return {
+  return Promise.resolve({
     url: TEST_REDIS_URL,
     prefix,
     flush: async () => {
@@ -61,7 +53,7 @@ export async function createTestRedis(): Promise<{ url: string; prefix: string; 
         redis.disconnect();
       }
     },
-  };
+  });
 }
 
 /** The embedded S3 store on a free port, with buckets of the test file's own. */
@@ -106,6 +98,8 @@ export async function createTestEnvironment(overrides: Record<string, string> = 
     S3_ENDPOINT: s3store.store.endpoint,
     S3_SOURCE_BUCKET: s3store.sourceBucket,
     S3_ARCHIVE_BUCKET: s3store.archiveBucket,
+    // Retry rounds back to back (the default waits 5 minutes); a test of the spacing sets its own.
+    RETRY_ROUND_DELAY_SECONDS: '0',
     ...overrides,
   };
   const config = loadSystemConfig(env);
@@ -124,7 +118,10 @@ export async function createTestEnvironment(overrides: Record<string, string> = 
 }
 
 /** Polls `probe` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, options: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  options: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   let lastError: unknown;
   for (;;) {
@@ -135,7 +132,9 @@ export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undef
       lastError = error;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${options.what ?? 'condition'}${lastError ? `: ${String(lastError)}` : ''}`);
+      throw new Error(
+        `timed out waiting for ${options.what ?? 'condition'}${lastError ? `: ${lastError instanceof Error ? String(lastError) : JSON.stringify(lastError)}` : ''}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 50));
   }

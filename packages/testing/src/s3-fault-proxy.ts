@@ -1,4 +1,5 @@
-import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 
 export interface FaultRequest {
@@ -15,6 +16,16 @@ export interface S3FaultProxy {
   endpoint: string;
   /** Requests matching this answer 503 SlowDown-style errors instead of reaching the store; change it at any time. */
   failWhen: (request: FaultRequest) => boolean;
+  /**
+   * Requests matching this are stalled, as a store that stops answering: `'answer'` never answers
+   * at all; `'body'` passes the answer's headers and its first bytes on, then nothing more. The
+   * connection stays open either way (until `close()`).
+   */
+  stallWhen: (request: FaultRequest) => 'answer' | 'body' | false;
+  /** Answers to requests matching this are passed on slowly: `bytes` every `intervalMs`, a store that is slow but moving. */
+  trickleWhen: (request: FaultRequest) => { bytes: number; intervalMs: number } | false;
+  /** How many requests were stalled so far. */
+  stalled: number;
   /** Sees every request before it is refused or passed on (to assert on what a client sent). */
   onRequest: (request: FaultRequest) => void;
   /** How many requests were refused so far. */
@@ -22,8 +33,7 @@ export interface S3FaultProxy {
   close(): Promise<void>;
 }
 
-const UNAVAILABLE_BODY =
-  '<?xml version="1.0" encoding="UTF-8"?><Error><Code>ServiceUnavailable</Code><Message>injected fault</Message></Error>';
+const UNAVAILABLE_BODY = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>ServiceUnavailable</Code><Message>injected fault</Message></Error>';
 
 function decodedPath(req: IncomingMessage): string {
   const raw = (req.url ?? '/').split('?')[0] ?? '/';
@@ -34,9 +44,21 @@ function decodedPath(req: IncomingMessage): string {
   }
 }
 
+/** Reads the whole answer, then writes it on `bytes` at a time, one piece every `intervalMs`. */
+async function passSlowly(from: IncomingMessage, to: ServerResponse, pace: { bytes: number; intervalMs: number }): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of from) chunks.push(chunk as Buffer);
+  const body = Buffer.concat(chunks);
+  for (let offset = 0; offset < body.length && !to.destroyed; offset += pace.bytes) {
+    to.write(body.subarray(offset, offset + pace.bytes));
+    await sleep(pace.intervalMs);
+  }
+  to.end();
+}
+
 /**
- * A reverse proxy in front of an S3 store that makes chosen requests fail, as an unreachable or
- * overloaded store would. Everything else is passed through byte for byte, headers included, and
+ * A reverse proxy in front of an S3 store that makes chosen requests fail, stall or crawl, as an
+ * unreachable, overloaded or stuck store would. Everything else is passed through byte for byte, headers included, and
  * every request can be observed (the embedded store ignores some headers, e.g. encryption).
  */
 export async function startS3FaultProxy(target: string): Promise<S3FaultProxy> {
@@ -44,9 +66,12 @@ export async function startS3FaultProxy(target: string): Promise<S3FaultProxy> {
   const proxy: S3FaultProxy = {
     endpoint: '',
     failWhen: () => false,
+    stallWhen: () => false,
+    trickleWhen: () => false,
+    stalled: 0,
     onRequest: () => undefined,
     refused: 0,
-    close: async () => undefined,
+    close: () => Promise.resolve(),
   };
   const server: Server = createServer((req, res) => {
     const seen: FaultRequest = {
@@ -63,13 +88,30 @@ export async function startS3FaultProxy(target: string): Promise<S3FaultProxy> {
       res.end(UNAVAILABLE_BODY);
       return;
     }
-    const forward = request(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
-      (upstreamRes) => {
-        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
-        upstreamRes.pipe(res);
-      },
-    );
+    const stall = proxy.stallWhen(seen);
+    if (stall === 'answer') {
+      proxy.stalled += 1;
+      req.resume();
+      return;
+    }
+    const trickle = proxy.trickleWhen(seen);
+    const forward = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (upstreamRes) => {
+      res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+      if (stall === 'body') {
+        proxy.stalled += 1;
+        // The first bytes, then silence: the upstream answer is read and dropped.
+        upstreamRes.once('data', (chunk: Buffer) => {
+          res.write(chunk.subarray(0, Math.min(chunk.length, 1024)));
+          upstreamRes.resume();
+        });
+        return;
+      }
+      if (trickle) {
+        void passSlowly(upstreamRes, res, trickle);
+        return;
+      }
+      upstreamRes.pipe(res);
+    });
     forward.on('error', () => {
       if (!res.headersSent) res.writeHead(502);
       res.end();

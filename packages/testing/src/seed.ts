@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { hourWindow, type UtcDay } from '@dcar/domain';
 import type { Knex } from '@dcar/platform';
@@ -29,6 +30,8 @@ export interface SeededRow extends SeedRow {
   tenantId: string;
   storagePath: string;
   sizeBytes: number;
+  /** Hex SHA-256 of the object's bytes (of what it would have held, when `omitObject`). */
+  sha256: string;
 }
 
 export function sourceStoragePath(tenantId: string, row: Pick<SeedRow, 'externalConversationId' | 'sessionId' | 'messageId' | 'type' | 'format'>): string {
@@ -76,7 +79,7 @@ export async function seedConversationAudio(options: {
     if (!row.omitObject) {
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: storagePath, Body: content, ContentLength: content.length }));
     }
-    return { ...row, tenantId, storagePath, sizeBytes: content.length };
+    return { ...row, tenantId, storagePath, sizeBytes: content.length, sha256: createHash('sha256').update(content).digest('hex') };
   });
 
   const seeded: SeededRow[] = [];

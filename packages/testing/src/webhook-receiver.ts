@@ -22,7 +22,9 @@ export interface WebhookReceiver {
 }
 
 /** A local HTTP endpoint that records every request it gets, for tests and the demo. Answers 204 unless told otherwise. */
-export async function startWebhookReceiver(answer: (request: ReceivedWebhook, index: number) => ReceiverAnswer = () => ({ status: 204 })): Promise<WebhookReceiver> {
+export async function startWebhookReceiver(
+  answer: (request: ReceivedWebhook, index: number) => ReceiverAnswer = () => ({ status: 204 }),
+): Promise<WebhookReceiver> {
   let respond = answer;
   const received: ReceivedWebhook[] = [];
   const server = createServer((req, res) => {

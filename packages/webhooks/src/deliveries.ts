@@ -48,7 +48,11 @@ const MAX_ERROR_LENGTH = 500;
  * idempotency key already recorded adds nothing. Returns the ids of every still-pending delivery
  * of these keys (new or earlier), so a caller that died between recording and queueing re-queues them.
  */
-export async function insertDeliveries(db: Knex, deliveries: NewDelivery[], createdAt: Date): Promise<Array<{ id: string; tenantId: string; idempotencyKey: string }>> {
+export async function insertDeliveries(
+  db: Knex,
+  deliveries: NewDelivery[],
+  createdAt: Date,
+): Promise<Array<{ id: string; tenantId: string; idempotencyKey: string }>> {
   if (deliveries.length === 0) return [];
   const column = <K extends keyof NewDelivery>(key: K) => deliveries.map((d) => d[key]);
   await db.raw(
@@ -59,10 +63,10 @@ export async function insertDeliveries(db: Knex, deliveries: NewDelivery[], crea
      on conflict (idempotency_key) do nothing`,
     [createdAt, column('id'), column('tenantId'), column('type'), column('payload'), column('idempotencyKey')],
   );
-  const pending = (await db('webhook_deliveries')
+  const pending: Array<Pick<DeliveryRow, 'id' | 'tenant_id' | 'idempotency_key'>> = await db('webhook_deliveries')
     .select('id', 'tenant_id', 'idempotency_key')
     .where('state', 'pending')
-    .whereRaw('idempotency_key = any(?::text[])', [column('idempotencyKey')])) as Array<Pick<DeliveryRow, 'id' | 'tenant_id' | 'idempotency_key'>>;
+    .whereRaw('idempotency_key = any(?::text[])', [column('idempotencyKey')]);
   return pending.map((row) => ({ id: row.id, tenantId: row.tenant_id, idempotencyKey: row.idempotency_key }));
 }
 
@@ -111,7 +115,8 @@ export async function loadDeliveryToSend(db: Knex, eventId: string): Promise<Del
     type: row.type,
     payload: row.payload,
     state: row.state,
-    webhook: row.url !== null && row.secret_ciphertext !== null ? { url: row.url, enabled: row.enabled ?? false, secretCiphertext: row.secret_ciphertext } : null,
+    webhook:
+      row.url !== null && row.secret_ciphertext !== null ? { url: row.url, enabled: row.enabled ?? false, secretCiphertext: row.secret_ciphertext } : null,
   };
 }
 

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { QueueNames, type Knex, type Logger, type WebhookDeliveryJobData } from '@dcar/platform';
+import { closeQueueWorker, QueueNames, type Knex, type Logger, type WebhookDeliveryJobData } from '@dcar/platform';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
@@ -67,7 +67,8 @@ async function attempt(deps: WebhookDeliveryDeps, url: URL, eventId: string, pay
       agents: deps.agents,
     });
     if (statusCode >= 200 && statusCode < 300) return { result: 'success', statusCode };
-    if (statusCode >= 300 && statusCode < 400) return { result: 'redirect', statusCode, error: `the receiver answered ${statusCode}; redirects are not followed` };
+    if (statusCode >= 300 && statusCode < 400)
+      return { result: 'redirect', statusCode, error: `the receiver answered ${statusCode}; redirects are not followed` };
     return { result: 'http_error', statusCode, error: `the receiver answered ${statusCode}` };
   } catch (error) {
     if (error instanceof AnswerTimeoutError) return { result: 'timeout', statusCode: null, error: error.message };
@@ -122,9 +123,15 @@ export async function processWebhookDelivery(deps: WebhookDeliveryDeps, job: Job
   await recordAttempt(deps.db, eventId, { statusCode: outcome.statusCode, error: outcome.error, state: lastAttempt ? 'failed' : 'pending', at });
   if (lastAttempt) {
     deps.metrics.deliveries.inc({ outcome: 'failed' });
-    log.error({ origin, attempt: attemptNumber, result: outcome.result, statusCode: outcome.statusCode, err: outcome.error }, 'webhook delivery failed after its last attempt');
+    log.error(
+      { origin, attempt: attemptNumber, result: outcome.result, statusCode: outcome.statusCode, err: outcome.error },
+      'webhook delivery failed after its last attempt',
+    );
   } else {
-    log.warn({ origin, attempt: attemptNumber, result: outcome.result, statusCode: outcome.statusCode, err: outcome.error }, 'webhook attempt failed; will retry');
+    log.warn(
+      { origin, attempt: attemptNumber, result: outcome.result, statusCode: outcome.statusCode, err: outcome.error },
+      'webhook attempt failed; will retry',
+    );
   }
   throw new DeliveryAttemptError(outcome.error);
 }
@@ -152,21 +159,17 @@ export interface WebhookDeliveryWorker {
 export function startWebhookDeliveryWorker(deps: Omit<WebhookDeliveryDeps, 'agents'>, options: WebhookDeliveryWorkerOptions): WebhookDeliveryWorker {
   const agents = createPostAgents();
   const retryDelayMs = options.retryDelayMs ?? ((failedAttempts: number) => webhookRetryDelayMs(failedAttempts));
-  const worker = new Worker<WebhookDeliveryJobData, DeliveryJobResult>(
-    QueueNames.webhookDelivery,
-    (job) => processWebhookDelivery({ ...deps, agents }, job),
-    {
-      connection: options.connection,
-      prefix: options.prefix,
-      concurrency: options.concurrency,
-      settings: {
-        backoffStrategy: (failedAttempts: number, type?: string) => {
-          if (type !== WEBHOOK_BACKOFF_TYPE) throw new Error(`unknown backoff type ${String(type)}`);
-          return retryDelayMs(failedAttempts);
-        },
+  const worker = new Worker<WebhookDeliveryJobData, DeliveryJobResult>(QueueNames.webhookDelivery, (job) => processWebhookDelivery({ ...deps, agents }, job), {
+    connection: options.connection,
+    prefix: options.prefix,
+    concurrency: options.concurrency,
+    settings: {
+      backoffStrategy: (failedAttempts: number, type?: string) => {
+        if (type !== WEBHOOK_BACKOFF_TYPE) throw new Error(`unknown backoff type ${String(type)}`);
+        return retryDelayMs(failedAttempts);
       },
     },
-  );
+  });
   worker.on('error', (error) => deps.logger.error({ err: error, queue: QueueNames.webhookDelivery }, 'webhook delivery worker error'));
 
   const queue = createWebhookDeliveryQueue(options.connection, options.prefix);
@@ -185,7 +188,7 @@ export function startWebhookDeliveryWorker(deps: Omit<WebhookDeliveryDeps, 'agen
     close: async () => {
       clearInterval(timer);
       await requeueing;
-      await worker.close();
+      await closeQueueWorker(worker, options.connection);
       await queue.close();
       agents.destroy();
     },

@@ -63,25 +63,51 @@ function refuseAddress(hostname: string, address: string): never {
 }
 
 /**
- * Registration-time check: every address the URL's host resolves to must be public. Delivery checks
- * again at connect time (`createGuardedLookup`), so a name that later resolves elsewhere is refused too.
+ * Names that never lead to a public receiver, whatever a resolver says of them: `localhost` and its
+ * subdomains (loopback, RFC 6761), `.local` (mDNS, the local link), `.internal` (private use) and
+ * `.home.arpa` (home networks).
  */
-export async function checkDestination(url: URL, policy: DestinationPolicy, resolveHost: ResolveHost): Promise<void> {
-  if (policy.allowInsecure) return;
+const PRIVATE_USE_NAME = /(?:^|\.)(?:localhost|local|internal|home\.arpa)\.?$/i;
+
+/** How long registration waits for DNS before leaving the host to the connect-time check. */
+const REGISTRATION_LOOKUP_TIMEOUT_MS = 5000;
+
+/** What registration found out about a URL's host; `unresolved` hosts are left to the connect-time check. */
+export type DestinationCheck = 'public' | 'unresolved';
+
+/**
+ * Registration-time check: every address the URL's host resolves to must be public. A host that does
+ * not resolve now (no DNS record yet, a resolver that is down or unreachable from here) breaks no rule
+ * and is accepted: the delivery checks again at connect time (`createGuardedLookup`), which is what
+ * keeps requests away from internal addresses, also from a name that later resolves elsewhere.
+ */
+export async function checkDestination(url: URL, policy: DestinationPolicy, resolveHost: ResolveHost): Promise<DestinationCheck> {
+  if (policy.allowInsecure) return 'public';
   const hostname = url.hostname.replace(/^\[|\]$/g, '');
   if (isIP(hostname)) {
     if (!isPublicAddress(hostname)) refuseAddress(hostname, hostname);
-    return;
+    return 'public';
+  }
+  if (PRIVATE_USE_NAME.test(hostname)) {
+    throw new DestinationRefusedError(`url must name a public host: ${hostname} is a local or private-use name`);
   }
   let addresses: LookupAddress[];
+  let timer: NodeJS.Timeout | undefined;
   try {
-    addresses = await resolveHost(hostname);
+    // A resolver that does not answer would hold the host's request for the system's full DNS timeout.
+    const timedOut = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error('no answer from DNS')), REGISTRATION_LOOKUP_TIMEOUT_MS);
+    });
+    addresses = await Promise.race([resolveHost(hostname), timedOut]);
   } catch {
-    throw new DestinationRefusedError(`url's host ${hostname} does not resolve`);
+    return 'unresolved';
+  } finally {
+    clearTimeout(timer);
   }
-  if (addresses.length === 0) throw new DestinationRefusedError(`url's host ${hostname} does not resolve`);
+  if (addresses.length === 0) return 'unresolved';
   const refused = addresses.find((a) => !isPublicAddress(a.address));
   if (refused) refuseAddress(hostname, refused.address);
+  return 'public';
 }
 
 type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;

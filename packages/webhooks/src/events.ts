@@ -138,16 +138,35 @@ export async function emitHourRegenerated(
 }
 
 /**
+ * A job BullMQ itself failed while its delivery is still pending: no attempt recorded the end (the
+ * job stalled past its limit because its worker died mid-attempt twice, or the database was away
+ * during the last attempt). Its id stays taken, so adding it again does nothing; it is retried
+ * instead (one more attempt, recorded as the last). Another process retrying it first is no error.
+ */
+async function retryLostJobs(queue: WebhookDeliveryQueue, ids: string[]): Promise<void> {
+  const states = await Promise.all(ids.map((id) => queue.getJobState(id)));
+  const lost = ids.filter((_id, index) => states[index] === 'failed');
+  await Promise.all(
+    lost.map(async (id) => {
+      const job = await queue.getJob(id);
+      await job?.retry('failed').catch(() => undefined);
+    }),
+  );
+}
+
+/**
  * Queues again every delivery still pending after `olderThanMs`. Emitting records the row before
  * it queues the job, so an emitter that failed in between (Redis away, a crash) leaves a row
  * without a job; this gives it one. Ids already on the queue (waiting, delayed for a retry, or
  * kept after finishing) are ignored by BullMQ, so running it often, from any number of
- * processes, sends nothing twice. Returns how many ids it offered.
+ * processes, sends nothing twice; a job BullMQ failed behind the delivery's back is retried.
+ * Returns how many ids it offered.
  */
 export async function requeuePendingDeliveries(deps: Pick<WebhookEmitDeps, 'db' | 'queue' | 'now'>, olderThanMs = 60_000): Promise<number> {
   let offered = 0;
   for await (const ids of pendingDeliveryIds(deps.db, new Date(deps.now().getTime() - olderThanMs))) {
     await deps.queue.addBulk(ids.map((id) => ({ name: 'deliver', data: { eventId: id }, opts: { jobId: id } })));
+    await retryLostJobs(deps.queue, ids);
     offered += ids.length;
   }
   return offered;

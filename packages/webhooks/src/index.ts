@@ -2,6 +2,7 @@ export { createSecretBox, generateWebhookSecret, type SecretBox } from './secret
 export {
   DestinationRefusedError,
   checkDestination,
+  type DestinationCheck,
   createGuardedLookup,
   isPublicAddress,
   parseWebhookUrl,

@@ -1,4 +1,4 @@
-import { QueueNames, type WebhookDeliveryJobData } from '@dcar/platform';
+import { leaveConnectionErrorsToOwner, QueueNames, type WebhookDeliveryJobData } from '@dcar/platform';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { WEBHOOK_RETRY_SCHEDULE } from './retry-schedule.js';
@@ -23,5 +23,5 @@ export type WebhookDeliveryQueue = Queue<WebhookDeliveryJobData>;
 
 /** The producer side of `webhook-delivery`; `jobOptions` replaces the defaults (tests use fewer attempts). */
 export function createWebhookDeliveryQueue(connection: Redis, prefix: string, jobOptions: JobsOptions = WEBHOOK_DELIVERY_JOB_OPTIONS): WebhookDeliveryQueue {
-  return new Queue<WebhookDeliveryJobData>(QueueNames.webhookDelivery, { connection, prefix, defaultJobOptions: jobOptions });
+  return leaveConnectionErrorsToOwner(new Queue<WebhookDeliveryJobData>(QueueNames.webhookDelivery, { connection, prefix, defaultJobOptions: jobOptions }));
 }

@@ -53,7 +53,9 @@ async function validUrl(deps: WebhookRegistrationDeps, tenantId: string, input: 
   try {
     const url = parseWebhookUrl(input, deps.policy);
     await getTenant(deps.db, tenantId);
-    await checkDestination(url, deps.policy, deps.resolveHost);
+    if ((await checkDestination(url, deps.policy, deps.resolveHost)) === 'unresolved') {
+      deps.logger.warn({ tenantId, origin: url.origin }, 'webhook host does not resolve now; each delivery checks its addresses when it connects');
+    }
     return url.toString();
   } catch (error) {
     if (error instanceof DestinationRefusedError) throw new UserFacingError(400, error.message);
@@ -75,11 +77,11 @@ export async function putWebhook(
   const secret = generateWebhookSecret();
   const { row, created, cancelled } = await deps.db.transaction(async (trx) => {
     // The secret column is only written on insert: an update keeps the tenant's existing secret.
-    const [saved] = (await trx('tenant_webhooks')
+    const [saved]: Array<WebhookRow & { created: boolean }> = await trx('tenant_webhooks')
       .insert({ tenant_id: tenantId, url, enabled, secret_ciphertext: deps.secrets.seal(tenantId, secret) })
       .onConflict('tenant_id')
       .merge({ url, enabled, updated_at: trx.fn.now() })
-      .returning(trx.raw('*, (xmax = 0) as created'))) as Array<WebhookRow & { created: boolean }>;
+      .returning(trx.raw('*, (xmax = 0) as created'));
     if (!saved) throw new Error(`webhook of tenant ${tenantId} was not saved`);
     const stopped = enabled ? 0 : await cancelPendingDeliveries(trx, tenantId, 'cancelled: the webhook was disabled');
     return { row: saved, created: saved.created, cancelled: stopped };
@@ -114,7 +116,8 @@ export async function deleteWebhook(deps: Pick<WebhookRegistrationDeps, 'db' | '
 export async function rotateWebhookSecret(deps: Pick<WebhookRegistrationDeps, 'db' | 'secrets' | 'logger'>, tenantId: string): Promise<WebhookWithSecret> {
   await findWebhook(deps.db, tenantId);
   const secret = generateWebhookSecret();
-  const [row] = (await deps.db('tenant_webhooks')
+  const [row] = (await deps
+    .db('tenant_webhooks')
     .where({ tenant_id: tenantId })
     .update({ secret_ciphertext: deps.secrets.seal(tenantId, secret), updated_at: deps.db.fn.now() })
     .returning('*')) as WebhookRow[];

@@ -2,10 +2,10 @@ import type { LookupAddress } from 'node:dns';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { putTenant } from '@dcar/host';
-import { createLogger, createRedisConnection, type WebhookDeliveryJobData } from '@dcar/platform';
+import { QueueNames, createLogger, createRedisConnection, type WebhookDeliveryJobData } from '@dcar/platform';
 import { createTestEnvironment, uniqueName, waitFor, type TestEnvironment } from '@dcar/testing';
 import { startWebhookReceiver, type WebhookReceiver } from '@dcar/testing/webhook-receiver';
-import type { Job } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { Webhook } from 'standardwebhooks';
@@ -78,16 +78,33 @@ async function receiver(): Promise<WebhookReceiver> {
 }
 
 /** A tenant with a webhook at `url`; returns the secret shown at creation. */
-async function tenantWithWebhook(url: string, options: { policy?: { allowInsecure: boolean }; resolveHost?: typeof systemResolveHost } = {}): Promise<{ tenantId: string; secret: string }> {
+async function tenantWithWebhook(
+  url: string,
+  options: { policy?: { allowInsecure: boolean }; resolveHost?: typeof systemResolveHost } = {},
+): Promise<{ tenantId: string; secret: string }> {
   const tenantId = uniqueName('t');
   await putTenant(env.knex, tenantId, { name: tenantId });
-  const created = await putWebhook({ db: env.knex, secrets, policy: options.policy ?? insecure, resolveHost: options.resolveHost ?? systemResolveHost, logger }, tenantId, { url });
+  const created = await putWebhook(
+    { db: env.knex, secrets, policy: options.policy ?? insecure, resolveHost: options.resolveHost ?? systemResolveHost, logger },
+    tenantId,
+    { url },
+  );
   if (!created.secret) throw new Error('no secret on creation');
   return { tenantId, secret: created.secret };
 }
 
 function dayCompleted(tenantId: string, overrides: Partial<DayCompletedData> = {}): DayCompletedData {
-  return { tenantId, utcDay: '2025-12-12', runId: uniqueName('run-'), availableHours: 20, noDataHours: 3, failedHours: ['08'], totalFiles: 1543, totalSizeBytes: 1_567_890_432, ...overrides };
+  return {
+    tenantId,
+    utcDay: '2025-12-12',
+    runId: uniqueName('run-'),
+    availableHours: 20,
+    noDataHours: 3,
+    failedHours: ['08'],
+    totalFiles: 1543,
+    totalSizeBytes: 1_567_890_432,
+    ...overrides,
+  };
 }
 
 const emitDeps = () => ({ db: env.knex, queue, logger, now: () => new Date() });
@@ -130,14 +147,18 @@ describe('webhook delivery', () => {
     const [request] = endpoint.received;
     expect(request?.method).toBe('POST');
     expect(request?.headers['content-type']).toBe('application/json');
-    const headers = { 'webhook-id': String(request?.headers['webhook-id']), 'webhook-timestamp': String(request?.headers['webhook-timestamp']), 'webhook-signature': String(request?.headers['webhook-signature']) };
+    const headers = {
+      'webhook-id': String(request?.headers['webhook-id']),
+      'webhook-timestamp': String(request?.headers['webhook-timestamp']),
+      'webhook-signature': String(request?.headers['webhook-signature']),
+    };
     expect(headers['webhook-id']).toBe(delivery.eventId);
     expect(delivery.eventId).toMatch(/^msg_[A-Za-z0-9_-]{22}$/);
     expect(Number(headers['webhook-timestamp'])).toBeGreaterThanOrEqual(before);
     expect(headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/]+=*$/);
 
     const verified = new Webhook(secret).verify(request!.body, headers) as { type: string; timestamp: string; data: unknown };
-    expect(verified).toEqual({ type: 'daily_audio_recordings.day.completed', timestamp: expect.any(String), data });
+    expect(verified).toEqual({ type: 'daily_audio_recordings.day.completed', timestamp: expect.any(String) as string, data });
     expect(Object.keys(verified)).toEqual(['type', 'timestamp', 'data']);
     expect(Date.parse(verified.timestamp)).toBeGreaterThanOrEqual(before * 1000);
     expect(() => new Webhook(`whsec_${Buffer.alloc(32, 7).toString('base64')}`).verify(request!.body, headers)).toThrow(/No matching signature/);
@@ -177,7 +198,14 @@ describe('webhook delivery', () => {
     const delivery = await deliveryOf(tenantId, 'delivered');
     expect(delivery).toMatchObject({ type: 'daily_audio_recordings.hour.regenerated', attempts: 2, lastStatusCode: 202 });
     expect(endpoint.received.map((r) => r.headers['webhook-id'])).toEqual([delivery.eventId, delivery.eventId]);
-    expect(JSON.parse(endpoint.received[1]!.body).data).toEqual({ tenantId, utcDay: '2025-12-12', hour: '08', revision: 2, fileCount: 67, sha256: 'ab'.repeat(32) });
+    expect((JSON.parse(endpoint.received[1]!.body) as { data: unknown }).data).toEqual({
+      tenantId,
+      utcDay: '2025-12-12',
+      hour: '08',
+      revision: 2,
+      fileCount: 67,
+      sha256: 'ab'.repeat(32),
+    });
     expect(await counter('dcar_webhook_delivery_attempts_total', 'result', 'timeout')).toBe(timeoutsBefore + 1);
   });
 
@@ -189,7 +217,12 @@ describe('webhook delivery', () => {
     await emitDaysCompleted(emitDeps(), [dayCompleted(tenantId)]);
 
     const delivery = await deliveryOf(tenantId, 'failed');
-    expect(delivery).toMatchObject({ attempts: ATTEMPTS, lastStatusCode: 302, lastError: 'the receiver answered 302; redirects are not followed', deliveredAt: null });
+    expect(delivery).toMatchObject({
+      attempts: ATTEMPTS,
+      lastStatusCode: 302,
+      lastError: 'the receiver answered 302; redirects are not followed',
+      deliveredAt: null,
+    });
     expect(delivery.failedAt).not.toBeNull();
     expect(endpoint.received.map((r) => r.path)).toEqual(Array(ATTEMPTS).fill('/hook'));
     expect(await counter('dcar_webhook_deliveries_total', 'outcome', 'failed')).toBe(failedBefore + 1);
@@ -209,7 +242,10 @@ describe('webhook delivery', () => {
     await putTenant(env.knex, withoutWebhook, { name: withoutWebhook });
     expect(await emitWebhookEvent(emitDeps(), { ...event, tenantId: withoutWebhook, idempotencyKey: 'k1' })).toEqual({ pending: 0 });
     const disabled = await tenantWithWebhook(endpoint.url);
-    await putWebhook({ db: env.knex, secrets, policy: insecure, resolveHost: systemResolveHost, logger }, disabled.tenantId, { url: endpoint.url, enabled: false });
+    await putWebhook({ db: env.knex, secrets, policy: insecure, resolveHost: systemResolveHost, logger }, disabled.tenantId, {
+      url: endpoint.url,
+      enabled: false,
+    });
     expect(await emitWebhookEvent(emitDeps(), { ...event, tenantId: disabled.tenantId, idempotencyKey: 'k2' })).toEqual({ pending: 0 });
     expect(endpoint.received).toHaveLength(1);
   });
@@ -219,7 +255,12 @@ describe('webhook delivery', () => {
     const { tenantId } = await tenantWithWebhook(endpoint.url);
     const unreachable = { addBulk: async () => Promise.reject(new Error('redis is away')) } as unknown as WebhookDeliveryQueue;
     const minutesAgo = new Date(Date.now() - 2 * 60_000);
-    await expect(emitWebhookEvent({ ...emitDeps(), queue: unreachable, now: () => minutesAgo }, { tenantId, type: WebhookEventTypes.dayCompleted, idempotencyKey: `orphan:${tenantId}`, data: dayCompleted(tenantId) })).rejects.toThrow('redis is away');
+    await expect(
+      emitWebhookEvent(
+        { ...emitDeps(), queue: unreachable, now: () => minutesAgo },
+        { tenantId, type: WebhookEventTypes.dayCompleted, idempotencyKey: `orphan:${tenantId}`, data: dayCompleted(tenantId) },
+      ),
+    ).rejects.toThrow('redis is away');
     expect(await listWebhookDeliveries(env.knex, tenantId)).toMatchObject([{ state: 'pending', attempts: 0 }]);
 
     expect(await requeuePendingDeliveries({ db: env.knex, queue, now: () => new Date() })).toBeGreaterThanOrEqual(1);
@@ -229,11 +270,45 @@ describe('webhook delivery', () => {
     expect(endpoint.received.map((r) => r.headers['webhook-id'])).toEqual([delivery.eventId]);
   });
 
+  it('tries again a delivery whose job BullMQ failed without its attempt being recorded (stalled twice, or the database away)', async () => {
+    const endpoint = await receiver();
+    const { tenantId } = await tenantWithWebhook(endpoint.url);
+    const prefix = uniqueName('lost');
+    const lostQueue = createWebhookDeliveryQueue(connection, prefix, { ...WEBHOOK_DELIVERY_JOB_OPTIONS, attempts: 1 });
+    // A consumer that loses every job before the attempt is recorded: BullMQ fails the job, its row stays pending.
+    const lost = new Worker<WebhookDeliveryJobData>(QueueNames.webhookDelivery, () => Promise.reject(new Error('job stalled more than allowable limit')), {
+      connection: createRedisConnection(env.config.redis.url, 'consumer'),
+      prefix,
+    });
+    let healthy: WebhookDeliveryWorker | undefined;
+    try {
+      await emitDaysCompleted({ ...emitDeps(), queue: lostQueue }, [dayCompleted(tenantId)]);
+      await waitFor(async () => ((await lostQueue.getFailedCount()) === 1 ? true : undefined), { timeoutMs: 20_000, what: 'the lost job failed' });
+      await lost.close();
+      expect(await listWebhookDeliveries(env.knex, tenantId)).toMatchObject([{ state: 'pending', attempts: 0 }]);
+
+      healthy = startWebhookDeliveryWorker(
+        { db: env.knex, secrets, policy: insecure, logger, metrics, now: () => new Date(), timeoutMs: TIMEOUT_MS },
+        { connection: createRedisConnection(env.config.redis.url, 'consumer'), prefix, concurrency: 1, retryDelayMs: () => 100 },
+      );
+      const later = () => new Date(Date.now() + 5 * 60_000);
+      expect(await requeuePendingDeliveries({ db: env.knex, queue: lostQueue, now: later })).toBe(1);
+      const delivery = await deliveryOf(tenantId, 'delivered');
+      await requeuePendingDeliveries({ db: env.knex, queue: lostQueue, now: later });
+      expect(endpoint.received.map((r) => r.headers['webhook-id'])).toEqual([delivery.eventId]);
+    } finally {
+      await lost.close();
+      await healthy?.close();
+      await lostQueue.close();
+    }
+  });
+
   it('stops pending deliveries when the webhook is disabled or deleted: no further POST', async () => {
     const endpoint = await receiver();
     endpoint.answerWith(() => ({ status: 500 }));
     const deps = { db: env.knex, secrets, policy: insecure, logger, metrics, now: () => new Date(), agents: createPostAgents() };
-    const job = (eventId: string, attemptsMade = 0) => ({ id: eventId, data: { eventId }, attemptsMade, opts: { attempts: 13 } }) as unknown as Job<WebhookDeliveryJobData>;
+    const job = (eventId: string, attemptsMade = 0) =>
+      ({ id: eventId, data: { eventId }, attemptsMade, opts: { attempts: 13 } }) as unknown as Job<WebhookDeliveryJobData>;
     // Emitted on a queue no worker reads, so this test drives the attempts itself.
     const idleQueue = createWebhookDeliveryQueue(connection, uniqueName('idle'));
     try {
@@ -242,14 +317,21 @@ describe('webhook delivery', () => {
       const [pending] = await listWebhookDeliveries(env.knex, first.tenantId);
       await expect(processWebhookDelivery(deps, job(pending!.eventId))).rejects.toThrow('the receiver answered 500');
       expect(endpoint.received).toHaveLength(1);
-      await putWebhook({ db: env.knex, secrets, policy: insecure, resolveHost: systemResolveHost, logger }, first.tenantId, { url: endpoint.url, enabled: false });
-      expect(await listWebhookDeliveries(env.knex, first.tenantId)).toMatchObject([{ state: 'failed', attempts: 1, lastError: 'cancelled: the webhook was disabled' }]);
+      await putWebhook({ db: env.knex, secrets, policy: insecure, resolveHost: systemResolveHost, logger }, first.tenantId, {
+        url: endpoint.url,
+        enabled: false,
+      });
+      expect(await listWebhookDeliveries(env.knex, first.tenantId)).toMatchObject([
+        { state: 'failed', attempts: 1, lastError: 'cancelled: the webhook was disabled' },
+      ]);
       expect(await processWebhookDelivery(deps, job(pending!.eventId, 1))).toEqual({ outcome: 'skipped', reason: 'already failed' });
 
       const second = await tenantWithWebhook(endpoint.url);
       await emitDaysCompleted({ ...emitDeps(), queue: idleQueue }, [dayCompleted(second.tenantId)]);
       await deleteWebhook({ db: env.knex, logger }, second.tenantId);
-      expect(await listWebhookDeliveries(env.knex, second.tenantId)).toMatchObject([{ state: 'failed', attempts: 0, lastError: 'cancelled: the webhook was deleted' }]);
+      expect(await listWebhookDeliveries(env.knex, second.tenantId)).toMatchObject([
+        { state: 'failed', attempts: 0, lastError: 'cancelled: the webhook was deleted' },
+      ]);
 
       // Disabled between emitting and sending (the row still pending): cancelled when its turn comes.
       const third = await tenantWithWebhook(endpoint.url);
@@ -275,10 +357,10 @@ describe('without WEBHOOK_ALLOW_INSECURE', () => {
   let connections = 0;
   // DNS as the worker sees it at connect time: the name now points at this machine.
   const resolvedAtConnect: Record<string, string> = { 'hooks.example.com': '127.0.0.1' };
-  const resolveAtConnect = async (hostname: string): Promise<LookupAddress[]> => {
+  const resolveAtConnect = (hostname: string): Promise<LookupAddress[]> => {
     const address = resolvedAtConnect[hostname];
-    if (!address) throw new Error(`getaddrinfo ENOTFOUND ${hostname}`);
-    return [{ address, family: 4 }];
+    if (!address) return Promise.reject(new Error(`getaddrinfo ENOTFOUND ${hostname}`));
+    return Promise.resolve([{ address, family: 4 }]);
   };
 
   beforeAll(async () => {
@@ -304,13 +386,20 @@ describe('without WEBHOOK_ALLOW_INSECURE', () => {
   });
 
   it('refuses at connect time a name that resolved to a public address at registration and now resolves to loopback', async () => {
-    const publicAtRegistration = async (): Promise<LookupAddress[]> => [{ address: '93.184.216.34', family: 4 }];
-    const { tenantId } = await tenantWithWebhook(`https://hooks.example.com:${trapPort}/hook`, { policy: { allowInsecure: false }, resolveHost: publicAtRegistration });
+    const publicAtRegistration = (): Promise<LookupAddress[]> => Promise.resolve([{ address: '93.184.216.34', family: 4 }]);
+    const { tenantId } = await tenantWithWebhook(`https://hooks.example.com:${trapPort}/hook`, {
+      policy: { allowInsecure: false },
+      resolveHost: publicAtRegistration,
+    });
     const refusedBefore = await counter('dcar_webhook_delivery_attempts_total', 'result', 'refused');
     await emitDaysCompleted({ ...emitDeps(), queue: strictQueue }, [dayCompleted(tenantId)]);
 
     const delivery = await deliveryOf(tenantId, 'failed');
-    expect(delivery).toMatchObject({ attempts: 2, lastStatusCode: null, lastError: 'refused to connect: hooks.example.com resolves to 127.0.0.1, which is not a public address' });
+    expect(delivery).toMatchObject({
+      attempts: 2,
+      lastStatusCode: null,
+      lastError: 'refused to connect: hooks.example.com resolves to 127.0.0.1, which is not a public address',
+    });
     expect(await counter('dcar_webhook_delivery_attempts_total', 'result', 'refused')).toBe(refusedBefore + 2);
     expect(connections).toBe(0);
   });
@@ -320,7 +409,9 @@ describe('without WEBHOOK_ALLOW_INSECURE', () => {
       const { tenantId } = await tenantWithWebhook(url);
       await emitDaysCompleted({ ...emitDeps(), queue: strictQueue }, [dayCompleted(tenantId)]);
       const delivery = await deliveryOf(tenantId, 'failed');
-      expect(delivery.lastError).toMatch(url.startsWith('https') ? /^refused to connect: 127\.0\.0\.1 is not a public address$/ : /^url must start with https:\/\/$/);
+      expect(delivery.lastError).toMatch(
+        url.startsWith('https') ? /^refused to connect: 127\.0\.0\.1 is not a public address$/ : /^url must start with https:\/\/$/,
+      );
     }
     expect(connections).toBe(0);
   });

@@ -8,24 +8,27 @@ import fastifyFormbody from '@fastify/formbody';
 import fastifyHelmet, { type FastifyHelmetOptions } from '@fastify/helmet';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { createAccessAuditWriter } from './audit.js';
+import { createDownloadLinkSigner } from './download-links.js';
 import { registerAccessTokens } from './auth/access-tokens.js';
 import { createGuessThrottle } from './auth/guess-throttle.js';
 import { createJwksKeySource, type JwksKeySource } from './auth/jwks.js';
-import { answerClientError, answerFrameworkError, installErrorHandling } from './errors.js';
+import { answerClientError, answerFrameworkError, installClosingAnswer, installErrorHandling } from './errors.js';
 import { createApiMetrics, installHttpMetrics } from './metrics.js';
 import { createSigV4Presigner, type Presigner } from './presign.js';
+import { installRequestLog } from './request-log.js';
 import { createSlidingWindow } from './sliding-window.js';
 import { BULL_BOARD_PATH, registerBullBoard } from './routes/bull-board.js';
-import { registerDailyRecordingsRoute, routableDailyUrl } from './routes/daily-recordings.js';
+import { registerDailyRecordingsRoute, routableDailyUrl, type HourLinkRequest } from './routes/daily-recordings.js';
+import { createArchiveProbe, registerDownloadLinkRoute } from './routes/download-links.js';
 import { registerHostRoutes } from './routes/host.js';
 import { registerOperationsRoutes } from './routes/operations.js';
 import { registerTokenRoute } from './routes/token.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
-import { strictBodyValidators } from './validation.js';
+import { installUtf8JsonParser, strictBodyValidators } from './validation.js';
 
 /** Where the OpenAPI document and the docs page are served. */
 export const DOCS_PATH = '/docs';
@@ -53,13 +56,15 @@ export interface ApiDeps {
   db: Knex;
   /** Limits (download limit, failed secrets), queues and readiness; owned by the caller. */
   redis: Redis;
-  /** The services' own S3 client (S3_ENDPOINT), for readiness. */
+  /** The services' own S3 client (S3_ENDPOINT), for readiness and the link endpoint's check that a ZIP is still there. */
   s3: S3Client;
   runQueues: RunQueues;
   logger: Logger;
   now?: () => Date;
-  /** Default: SigV4 URLs for S3_PUBLIC_ENDPOINT and the archive bucket, valid 24 hours. */
+  /** DOWNLOAD_LINKS=direct's links. Default: SigV4 URLs for S3_PUBLIC_ENDPOINT and the archive bucket, valid DOWNLOAD_LINK_TTL_SECONDS. */
   presigner?: Presigner;
+  /** The link endpoint's redirects. Default: SigV4 URLs like `presigner`'s, valid DOWNLOAD_REDIRECT_TTL_SECONDS. */
+  redirectPresigner?: Presigner;
   registry?: Registry;
   /**
    * Default: `{REDIS_PREFIX}:download-limit:`. Not the fixed window's old `rate-limit:daily-recordings:`
@@ -82,15 +87,30 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const now = deps.now ?? (() => new Date());
   const registry = deps.registry ?? createMetricsRegistry('api');
   const metrics = createApiMetrics(registry);
-  const presigner =
-    deps.presigner ??
+  const storePresigner = (expiresInSeconds: number, endpoint = config.s3.publicEndpoint) =>
     createSigV4Presigner({
-      endpoint: config.s3.publicEndpoint,
+      endpoint,
       region: config.s3.region,
       accessKeyId: config.s3.accessKeyId,
       secretAccessKey: config.s3.secretAccessKey,
+      sessionToken: config.s3.sessionToken,
+      forcePathStyle: config.s3.forcePathStyle,
       bucket: config.s3.archiveBucket,
+      expiresInSeconds,
     });
+  const { downloads } = config;
+  const presigner = deps.presigner ?? storePresigner(downloads.linkTtlSeconds);
+  const redirectPresigner = deps.redirectPresigner ?? storePresigner(downloads.redirectTtlSeconds);
+  const linkSigner = createDownloadLinkSigner({
+    baseUrl: downloads.publicApiUrl ?? `http://127.0.0.1:${config.api.port}`,
+    key: downloads.linkKey,
+    ttlSeconds: downloads.linkTtlSeconds,
+  });
+  const signLink =
+    downloads.mode === 'api'
+      ? (link: HourLinkRequest, at: Date) =>
+          linkSigner.sign({ tenantId: link.tenantId, clientId: link.clientId, issuer: link.issuer, utcDay: link.utcDay, hour: link.hour }, at)
+      : (link: HourLinkRequest, at: Date) => presigner.presignGet(link.key, at);
   const jwks = deps.jwks ?? (config.auth.external ? createJwksKeySource({ url: config.auth.external.jwksUrl }) : null);
 
   // Typed as Fastify's logger interface: the instance's type then matches plain FastifyInstance.
@@ -105,12 +125,19 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     frameworkErrors: answerFrameworkError,
     schemaController: { compilersFactory: { buildValidator: strictBodyValidators() } },
     clientErrorHandler: answerClientError,
-    return503OnClosing: true,
+    // Answered by installClosingAnswer instead, in the contract's { "error" } shape.
+    return503OnClosing: false,
+    // One line per request, from installRequestLog, instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: config.api.trustProxy,
   });
+  installRequestLog(app);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  installClosingAnswer(app);
   installErrorHandling(app);
+  installUtf8JsonParser(app);
   installHttpMetrics(app, registry);
 
   // Added before helmet's own onRoute hook, which reads each route's `helmet` option.
@@ -126,22 +153,36 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       url,
     }),
   });
-  await app.register(fastifyFormbody);
   await registerAccessTokens(app, config.auth, jwks);
 
   const limits = createSlidingWindow(deps.redis, deps.limitsClock);
   const throttle = createGuessThrottle(limits, `${config.redis.prefix}:auth-failures:`, deps.logger);
-  registerTokenRoute(app, { db: deps.db, auth: config.auth, throttle });
+  // Form bodies belong to the token endpoint (RFC 6749) alone: every other body is JSON, and a form
+  // sent there (curl's default for -d) answers 415 instead of being read field by field.
+  await app.register(async (tokenScope) => {
+    await tokenScope.register(fastifyFormbody);
+    registerTokenRoute(tokenScope, { db: deps.db, auth: config.auth, throttle });
+  });
+  const audit = createAccessAuditWriter(deps.db, deps.logger);
   await registerDailyRecordingsRoute(app, {
     db: deps.db,
-    audit: createAccessAuditWriter(deps.db, deps.logger),
+    audit,
     limits,
     auth: config.auth,
-    presigner,
+    signLink,
     metrics,
     now,
     rateLimitPerHour: config.api.rateLimitPerHour,
     rateLimitNamespace: deps.rateLimitNamespace ?? `${config.redis.prefix}:download-limit:`,
+  });
+  registerDownloadLinkRoute(app, {
+    db: deps.db,
+    audit,
+    keys: [downloads.linkKey, ...downloads.previousLinkKeys],
+    redirectPresigner,
+    // The services' own address of the store (S3_ENDPOINT), not the clients'.
+    archiveProbe: createArchiveProbe(storePresigner(60, config.s3.endpoint)),
+    now,
   });
   await registerHostRoutes(app, { db: deps.db, auth: config.auth, runQueues: deps.runQueues, logger: deps.logger, now });
   await registerWebhookRoutes(app, {

@@ -8,6 +8,12 @@ export interface AccessRecord {
   remote_address: string;
   user_agent: string | null;
   request_id: string;
+  /** `download`: an answer of the link endpoint; null for the other audited endpoints. */
+  action?: 'download' | null;
+  /** The hour a download link named. */
+  hour?: number | null;
+  /** The SHA-256 of the archive a download was redirected to (302 answers only). */
+  archive_sha256?: string | null;
 }
 
 /**
@@ -17,6 +23,7 @@ export interface AccessRecord {
  * the request carried that character, never the six characters themselves.
  */
 export function escapeForText(value: string): string {
+  // eslint-disable-next-line no-control-regex -- NUL is the one control character PostgreSQL's text cannot hold: matching it is the point.
   return value.replace(/\\|\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, (character) =>
     character === '\\' ? '\\\\' : `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
@@ -32,6 +39,9 @@ function escapeRecord(record: AccessRecord): AccessRecord {
     remote_address: escapeForText(record.remote_address),
     user_agent: text(record.user_agent),
     request_id: escapeForText(record.request_id),
+    action: record.action ?? null,
+    hour: record.hour ?? null,
+    archive_sha256: record.archive_sha256 ?? null,
   };
 }
 
@@ -82,7 +92,10 @@ export function createAccessAuditWriter(db: Knex, logger: Logger, maxBatch = 500
   return {
     record(record: AccessRecord): Promise<void> {
       return new Promise((resolve, reject) => {
-        queue.push({ record: escapeRecord(record), done: (error) => (error ? reject(error) : resolve()) });
+        queue.push({
+          record: escapeRecord(record),
+          done: (error) => (error ? reject(error instanceof Error ? error : new Error('access record not written')) : resolve()),
+        });
         if (!writing) void drain();
       });
     },
@@ -90,3 +103,54 @@ export function createAccessAuditWriter(db: Knex, logger: Logger, maxBatch = 500
 }
 
 export type AccessAuditWriter = ReturnType<typeof createAccessAuditWriter>;
+
+/** One answer of the link endpoint, as the host reads it back. */
+export interface DownloadRecord {
+  occurredAt: Date;
+  tenantId: string | null;
+  clientId: string | null;
+  utcDay: string | null;
+  hour: number | null;
+  statusCode: number;
+  archiveSha256: string | null;
+  remoteAddress: string;
+  userAgent: string | null;
+  requestId: string;
+}
+
+/** A tenant's most recent downloads through links (of one day, when given), newest first. */
+export async function listDownloads(db: Knex, filter: { tenantId: string; utcDay?: string; limit: number }): Promise<DownloadRecord[]> {
+  const query = db('access_audit_log')
+    .select('occurred_at', 'tenant_id', 'client_id', 'utc_day', 'hour', 'status_code', 'archive_sha256', 'remote_address', 'user_agent', 'request_id')
+    .where({ tenant_id: filter.tenantId, action: 'download' })
+    .orderBy([
+      { column: 'occurred_at', order: 'desc' },
+      { column: 'id', order: 'desc' },
+    ])
+    .limit(filter.limit);
+  if (filter.utcDay !== undefined) query.where({ utc_day: filter.utcDay });
+  const rows = (await query) as Array<{
+    occurred_at: Date;
+    tenant_id: string | null;
+    client_id: string | null;
+    utc_day: string | null;
+    hour: number | null;
+    status_code: number;
+    archive_sha256: string | null;
+    remote_address: string;
+    user_agent: string | null;
+    request_id: string;
+  }>;
+  return rows.map((row) => ({
+    occurredAt: row.occurred_at,
+    tenantId: row.tenant_id,
+    clientId: row.client_id,
+    utcDay: row.utc_day,
+    hour: row.hour,
+    statusCode: row.status_code,
+    archiveSha256: row.archive_sha256,
+    remoteAddress: row.remote_address,
+    userAgent: row.user_agent,
+    requestId: row.request_id,
+  }));
+}

@@ -50,7 +50,7 @@ export function buildDailyReport(input: {
   day: UtcDay;
   hours: readonly HourArchive[];
   retentionDays: number;
-  sign: (key: string) => string;
+  sign: (key: string, hour: number) => string;
   onKeyMismatch: (hour: number, storedKey: string | null) => void;
 }): DailyRecordings {
   let totalSessions = 0;
@@ -63,7 +63,7 @@ export function buildDailyReport(input: {
     totalSizeBytes += available.sizeBytes;
     return {
       hour: formatHour(hour),
-      url: input.sign(available.key),
+      url: input.sign(available.key, hour),
       sha256: available.sha256,
       sessionCount: available.sessionCount,
       fileCount: available.fileCount,
@@ -71,7 +71,15 @@ export function buildDailyReport(input: {
       status,
     };
   });
-  return { date: input.day, totalSessions, totalFiles, totalSizeBytes, ...dayTimes(input.hours, input.retentionDays), retentionDays: input.retentionDays, links };
+  return {
+    date: input.day,
+    totalSessions,
+    totalFiles,
+    totalSizeBytes,
+    ...dayTimes(input.hours, input.retentionDays),
+    retentionDays: input.retentionDays,
+    links,
+  };
 }
 
 /** A day of the tenant's day list: what its daily report would say, counted, without links. */

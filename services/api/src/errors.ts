@@ -12,7 +12,24 @@ export const FrameworkMessages = {
   headersTooLarge: 'Request header fields too large.',
   badRequest: 'Bad request.',
   requestTimeout: 'Request timeout.',
+  shuttingDown: 'Service unavailable: the server is shutting down.',
 } as const;
+
+/**
+ * Requests that reach a closing API (on a connection opened before the shutdown began) answer
+ * 503 in the contract's `{ "error" }` shape; Fastify's own 503 (`return503OnClosing`, turned off
+ * in `buildApp`) has `message` and `statusCode` beside it. Runs before every other hook.
+ */
+export function installClosingAnswer(app: FastifyInstance): void {
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', async (_request, reply) => {
+    if (closing) return reply.code(503).header('connection', 'close').send({ error: FrameworkMessages.shuttingDown });
+  });
+}
 
 /**
  * One place renders every error as `{ "error": "..." }`. Messages come from UserFacingError and
@@ -27,8 +44,11 @@ export function installErrorHandling(app: FastifyInstance): void {
       return reply.code(error.statusCode).send({ error: error.message });
     }
     if (error.validation) {
-      const message = error.message.replace(/^(params|body|querystring|headers)\//, '$1.').replace(/\//g, '.');
-      return reply.code(400).send({ error: message });
+      return reply.code(400).send({ error: validationMessage(error) });
+    }
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      const mediaType = (request.headers['content-type'] ?? '').split(';')[0]?.trim().slice(0, 100) ?? '';
+      return reply.code(415).send({ error: `Unsupported Content-Type '${mediaType}': send the body as application/json.` });
     }
     const status = error.statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500 && error.code?.startsWith('FST_')) {
@@ -39,6 +59,25 @@ export function installErrorHandling(app: FastifyInstance): void {
   });
 
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: FrameworkMessages.notFound }));
+}
+
+/**
+ * Ajv's first complaint as `body.retentionDays must be <= 7`. A field the schema does not allow, and
+ * the one value a constant takes, are named (Ajv's own messages say neither), so a misspelt field or
+ * scope is found at once.
+ */
+function validationMessage(error: FastifyError): string {
+  const [first] = error.validation ?? [];
+  const params = (first?.params ?? {}) as { additionalProperty?: unknown; allowedValue?: unknown };
+  const extra = first?.keyword === 'additionalProperties' ? params.additionalProperty : undefined;
+  const allowed = first?.keyword === 'const' ? params.allowedValue : undefined;
+  const message =
+    typeof extra === 'string'
+      ? `${error.message.replace(/ properties$/, ' property')} '${extra}'`
+      : typeof allowed === 'string'
+        ? `${error.message} '${allowed}'`
+        : error.message;
+  return message.replace(/^(params|body|querystring|headers)\//, '$1.').replace(/\//g, '.');
 }
 
 /**

@@ -7,16 +7,16 @@ export interface ApiMetrics {
   dailyRecordingRequests: Counter<'outcome'>;
 }
 
+/** Every series at 0 from the start (the route's outcomes are known), so alerts see the first 401 or 429 as a change. */
 export function createApiMetrics(registry: Registry): ApiMetrics {
-  return {
-    registry,
-    dailyRecordingRequests: new Counter({
-      name: 'dcar_daily_recordings_requests_total',
-      help: 'Requests for a day of recordings (links), by outcome',
-      labelNames: ['outcome'],
-      registers: [registry],
-    }),
-  };
+  const dailyRecordingRequests = new Counter({
+    name: 'dcar_daily_recordings_requests_total',
+    help: 'Requests for a day of recordings (links), by outcome',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  for (const outcome of DAILY_RECORDING_OUTCOMES) dailyRecordingRequests.inc({ outcome }, 0);
+  return { registry, dailyRecordingRequests };
 }
 
 /** Counts and times every request by route pattern (never the raw URL: unbounded label values) and status. */
@@ -49,6 +49,8 @@ const OUTCOMES: Record<number, string> = {
   404: 'beyond_retention',
   429: 'rate_limited',
 };
+
+export const DAILY_RECORDING_OUTCOMES = [...new Set([...Object.values(OUTCOMES), 'error'])];
 
 export function dailyRecordingOutcome(statusCode: number): string {
   return OUTCOMES[statusCode] ?? 'error';

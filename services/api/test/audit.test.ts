@@ -61,7 +61,9 @@ describe('the access audit log', () => {
     };
     expect({ good: split(true), nul: split(false) }).toEqual({ good: { 200: 300 }, nul: { 401: 300 } });
 
-    const rows: Array<{ request_id: string; utc_day: string; status_code: number }> = await env.knex('access_audit_log').select('request_id', 'utc_day', 'status_code');
+    const rows: Array<{ request_id: string; utc_day: string; status_code: number }> = await env
+      .knex('access_audit_log')
+      .select('request_id', 'utc_day', 'status_code');
     expect(rows).toHaveLength(600);
     expect(new Set(rows.map((row) => row.request_id))).toEqual(new Set(answers.map((a) => a.requestId)));
     // What the request carried, escaped where PostgreSQL cannot store it.
@@ -80,8 +82,11 @@ describe('the access audit log', () => {
         request_id: 'escapes',
       }),
     );
-    const row = await env.knex('access_audit_log').where({ request_id: 'escapes' }).first();
-    expect([row.tenant_id, row.client_id, row.utc_day, row.remote_address, row.user_agent]).toEqual([
+    const row = await env
+      .knex<Record<'request_id' | 'tenant_id' | 'client_id' | 'utc_day' | 'remote_address' | 'user_agent', string>>('access_audit_log')
+      .where({ request_id: 'escapes' })
+      .first();
+    expect([row?.tenant_id, row?.client_id, row?.utc_day, row?.remote_address, row?.user_agent]).toEqual([
       't\\u0000x',
       'c\\ud800',
       '2025\\\\u0000',
@@ -99,7 +104,12 @@ describe('the access audit log', () => {
     const outcomes = await Promise.allSettled(records.map((r) => writer.record(r)));
     expect(outcomes.map((o) => o.status)).toEqual(records.map((_, i) => (i === 7 ? 'rejected' : 'fulfilled')));
     const written: Array<{ request_id: string }> = await env.knex('access_audit_log').where('request_id', 'like', 'batch-%').select('request_id');
-    expect(written.map((r) => r.request_id).sort()).toEqual(records.filter((_, i) => i !== 7).map((r) => r.request_id).sort());
+    expect(written.map((r) => r.request_id).sort()).toEqual(
+      records
+        .filter((_, i) => i !== 7)
+        .map((r) => r.request_id)
+        .sort(),
+    );
   });
 
   it('answers 500 to the request whose record cannot be written, whatever its status would have been', async () => {

@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { archiveKey, previousUtcDay, type UtcDay } from '@dcar/domain';
+import { archiveKey, previousUtcDay } from '@dcar/domain';
 import { createTestEnvironment, type TestEnvironment } from '@dcar/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { putArchiveRows, seedTenant, startTestApi, type TestApi } from './helpers.js';
+import { putArchiveRows, seedTenant, startListeningTestApi, type TestApi } from './helpers.js';
 
 // The client examples of docs/examples, run as an integrator runs them (a separate process, only
 // the API's address and the application's credentials), against the API and the S3 store.
@@ -28,15 +28,16 @@ const archives = new Map<string, Buffer>();
 /** Puts one hour's "ZIP" (its bytes only matter to the hash) in the archive bucket and its row in the database. */
 async function storeHour(tenantId: string, hour: number, bytes: Buffer, listedSha256 = createHash('sha256').update(bytes).digest('hex')): Promise<void> {
   await env.s3.send(new PutObjectCommand({ Bucket: env.config.s3.archiveBucket, Key: archiveKey(tenantId, DAY, hour), Body: bytes }));
-  await putArchiveRows(env.knex, tenantId, DAY as UtcDay, [
+  await putArchiveRows(env.knex, tenantId, DAY, [
     { hour, status: 'available', sessionCount: 1, fileCount: 2, sizeBytes: bytes.length, sha256: listedSha256, generatedAt: new Date() },
   ]);
 }
 
 beforeAll(async () => {
   env = await createTestEnvironment();
-  api = await startTestApi(env);
-  apiUrl = await api.app.listen({ port: 0, host: '127.0.0.1' });
+  // The day's links go through the API (DOWNLOAD_LINKS=api): the examples follow them to the store.
+  api = await startListeningTestApi(env);
+  apiUrl = (api as TestApi & { address: string }).address;
   output = await mkdtemp(join(tmpdir(), 'dcar-client-'));
 });
 
@@ -53,12 +54,19 @@ async function tenantWithHours(tenantId: string): Promise<{ clientId: string; cl
     archives.set(`${tenantId}/${hour}`, bytes);
     await storeHour(tenantId, hour, bytes);
   }
-  await putArchiveRows(env.knex, tenantId, DAY as UtcDay, [{ hour: 4, status: 'no_data', generatedAt: new Date() }]);
+  await putArchiveRows(env.knex, tenantId, DAY, [{ hour: 4, status: 'no_data', generatedAt: new Date() }]);
   return client;
 }
 
 function exampleEnv(client: { clientId: string; clientSecret: string }, out: string): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH, HOME: process.env.HOME, DCAR_API_URL: apiUrl, DCAR_CLIENT_ID: client.clientId, DCAR_CLIENT_SECRET: client.clientSecret, DCAR_OUT: out };
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    DCAR_API_URL: apiUrl,
+    DCAR_CLIENT_ID: client.clientId,
+    DCAR_CLIENT_SECRET: client.clientSecret,
+    DCAR_OUT: out,
+  };
 }
 
 async function expectDownloaded(tenantId: string, directory: string): Promise<void> {
@@ -78,6 +86,17 @@ describe('docs/examples', () => {
     expect(stdout.match(/sha256 [0-9a-f]{64} verified/g)).toHaveLength(3);
     expect(stdout).toContain(`verified 3 of 3 available hours of ${DAY}`);
     await expectDownloaded('example-ts', join(out, DAY));
+    // Each ZIP came through its link to the API, which redirected to the store and audited it.
+    const downloads = await env.knex('access_audit_log').where({ tenant_id: 'example-ts', action: 'download' }).orderBy('hour');
+    expect(downloads.map((row: { hour: number; status_code: number; archive_sha256: string }) => [row.hour, row.status_code, row.archive_sha256])).toEqual(
+      HOURS.map((hour) => [
+        hour,
+        302,
+        createHash('sha256')
+          .update(archives.get(`example-ts/${hour}`)!)
+          .digest('hex'),
+      ]),
+    );
   });
 
   it('client.sh (curl, jq, sha256sum) does the same', async () => {

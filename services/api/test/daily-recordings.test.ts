@@ -1,3 +1,4 @@
+import type { DailyRecordings } from '@dcar/api-schemas';
 import { ContractMessages, archiveKey, type UtcDay } from '@dcar/domain';
 import { revokeApplication } from '@dcar/host';
 import { createTestEnvironment, type TestEnvironment } from '@dcar/testing';
@@ -9,12 +10,25 @@ const NOW = new Date('2025-12-15T10:00:00Z');
 const DAY = '2025-12-14' as UtcDay;
 const GENERATED = new Date('2025-12-15T02:15:32.456Z');
 
+interface AuditRow {
+  tenant_id: string | null;
+  client_id: string | null;
+  utc_day: string | null;
+  status_code: number;
+  remote_address: string;
+  user_agent: string | null;
+  request_id: string;
+  occurred_at: Date;
+}
+
 let env: TestEnvironment;
 let api: TestApi;
 
 beforeAll(async () => {
   env = await createTestEnvironment();
-  api = await startTestApi(env, { now: () => NOW });
+  // Links as presigned store URLs (DOWNLOAD_LINKS=direct): these tests read the store keys in them. The
+  // API's own links (the default) are tested in download-link-endpoint.test.ts.
+  api = await startTestApi(env, { now: () => NOW, config: { ...env.config, downloads: { ...env.config.downloads, mode: 'direct' } } });
 });
 
 afterAll(async () => {
@@ -49,7 +63,7 @@ describe('GET daily-audio-recordings/{utcDay}', () => {
 
     const response = await get(DAY, token);
     expect(response.statusCode).toBe(200);
-    const body = response.json();
+    const body = response.json<DailyRecordings>();
     expect(body).toMatchObject({
       date: DAY,
       totalSessions: 7,
@@ -59,7 +73,7 @@ describe('GET daily-audio-recordings/{utcDay}', () => {
       retentionDays: 3,
       expiresAt: '2025-12-18T02:15:32Z',
     });
-    expect(body.links.map((l: { hour: string }) => l.hour)).toEqual(Array.from({ length: 24 }, (_, h) => String(h).padStart(2, '0')));
+    expect(body.links.map((l) => l.hour)).toEqual(Array.from({ length: 24 }, (_, h) => String(h).padStart(2, '0')));
     expect(body.links[0]).toMatchObject({ sessionCount: 3, fileCount: 10, sizeBytes: 1000, status: 'available' });
     expect(body.links[1]).toMatchObject({ sha256: 'ab'.repeat(32), status: 'available' });
     expect(body.links[2]).toEqual({ hour: '02', url: null, sha256: null, sessionCount: 0, fileCount: 0, sizeBytes: 0, status: 'no_data' });
@@ -67,7 +81,7 @@ describe('GET daily-audio-recordings/{utcDay}', () => {
     expect(body.links[4]).toMatchObject({ url: null, status: 'pending' });
     expect(body.links[23]).toMatchObject({ url: null, status: 'pending' });
 
-    const url = new URL(body.links[1].url);
+    const url = new URL(body.links[1]!.url!);
     expect(`${url.protocol}//${url.host}`).toBe(env.config.s3.publicEndpoint);
     expect(decodeURIComponent(url.pathname)).toBe(`/${env.config.s3.archiveBucket}/${archiveKey('acme', DAY, 1)}`);
     expect(url.searchParams.get('X-Amz-Expires')).toBe('86400');
@@ -80,9 +94,9 @@ describe('GET daily-audio-recordings/{utcDay}', () => {
     const { token } = await tenantWithToken('fresh');
     const response = await get('2025-12-15', token);
     expect(response.statusCode).toBe(200);
-    const body = response.json();
+    const body = response.json<DailyRecordings>();
     expect(body).toMatchObject({ date: '2025-12-15', totalFiles: 0, generatedAt: null, expiresAt: null, retentionDays: 3 });
-    expect(body.links.every((l: { status: string; url: unknown }) => l.status === 'pending' && l.url === null)).toBe(true);
+    expect(body.links.every((l) => l.status === 'pending' && l.url === null)).toBe(true);
   });
 
   it('answers each row of the contract’s error table with its exact message', async () => {
@@ -111,7 +125,7 @@ describe('GET daily-audio-recordings/{utcDay}', () => {
     ];
     for (const [day, bearerToken, status, message] of cases) {
       const response = await get(day, bearerToken);
-      expect({ day, status: response.statusCode, body: response.json() }).toEqual({ day, status, body: { error: message } });
+      expect({ day, status: response.statusCode, body: response.json<unknown>() }).toEqual({ day, status, body: { error: message } });
     }
     // Never generated: within retention it is pending, before today - retentionDays it is gone.
     expect((await get('2025-12-13', token)).statusCode).toBe(200);
@@ -144,7 +158,11 @@ describe('GET daily-audio-recordings/{utcDay}', () => {
     for (const [name, token] of Object.entries(tokens)) {
       // Expired token, disabled tenant and a bad date: the token is checked first.
       const response = await get('not-a-day', token);
-      expect({ name, status: response.statusCode, body: response.json() }).toEqual({ name, status: 401, body: { error: ContractMessages.unauthorized } });
+      expect({ name, status: response.statusCode, body: response.json<unknown>() }).toEqual({
+        name,
+        status: 401,
+        body: { error: ContractMessages.unauthorized },
+      });
     }
     expect((await get('not-a-day', 'x', { authorization: 'Basic aG9zdDpob3N0LXNlY3JldA==' })).statusCode).toBe(401);
   });
@@ -171,7 +189,7 @@ describe('GET daily-audio-recordings/{utcDay}', () => {
     await env.knex('tenant_feature_settings').where({ tenant_id: 'quota' }).update({ daily_audio_recordings_enabled: true });
     const statuses: number[] = [];
     for (let i = 0; i < 11; i++) statuses.push((await get(DAY, tenant.token)).statusCode);
-    expect(statuses).toEqual([...Array(10).fill(200), 429]);
+    expect(statuses).toEqual([...Array<number>(10).fill(200), 429]);
   });
 
   it('refuses the token of a revoked application, at the endpoint and at the token endpoint', async () => {
@@ -201,17 +219,17 @@ describe('GET daily-audio-recordings/{utcDay}', () => {
     const stolen = ownToken({ sub: alpha.clientId, tenant_id: 'beta', scope: 'dataservice_external' });
     expect((await get(DAY, stolen)).statusCode).toBe(401);
 
-    const body = (await get(DAY, alpha.token)).json();
+    const body = (await get(DAY, alpha.token)).json<DailyRecordings>();
     expect(body.totalFiles).toBe(2);
     expect(body.links[8]).toEqual({ hour: '08', url: null, sha256: null, sessionCount: 0, fileCount: 0, sizeBytes: 0, status: 'failed' });
-    const urls = body.links.map((l: { url: string | null }) => l.url).filter(Boolean) as string[];
+    const urls = body.links.map((l) => l.url).filter((u) => u !== null);
     expect(urls).toHaveLength(1);
     expect(urls.every((u) => new URL(u).pathname.includes('/alpha/daily-conversation-audio-recordings/'))).toBe(true);
     expect(JSON.stringify(body)).not.toContain('beta');
 
-    const betaBody = (await get(DAY, beta.token)).json();
+    const betaBody = (await get(DAY, beta.token)).json<DailyRecordings>();
     expect(betaBody.totalFiles).toBe(50);
-    expect(new URL(betaBody.links[7].url).pathname).toContain('/beta/');
+    expect(new URL(betaBody.links[7]!.url!).pathname).toContain('/beta/');
   });
 
   it('records every call in the audit log, refused ones included', async () => {
@@ -220,15 +238,18 @@ describe('GET daily-audio-recordings/{utcDay}', () => {
     const ok = await get(DAY, tenant.token, { 'user-agent': 'compliance-bot/1.0' });
     await get('2025-12-14', 'garbage', { 'user-agent': 'intruder' });
     await get('2099-01-01', tenant.token);
-    const rows = await env.knex('access_audit_log').orderBy('id').select('tenant_id', 'client_id', 'utc_day', 'status_code', 'remote_address', 'user_agent', 'request_id', 'occurred_at');
+    const rows = await env
+      .knex<AuditRow>('access_audit_log')
+      .orderBy('id')
+      .select('tenant_id', 'client_id', 'utc_day', 'status_code', 'remote_address', 'user_agent', 'request_id', 'occurred_at');
     expect(rows.map((r) => [r.tenant_id, r.client_id, r.utc_day, r.status_code, r.user_agent])).toEqual([
       ['audited', tenant.clientId, DAY, 200, 'compliance-bot/1.0'],
       [null, null, '2025-12-14', 401, 'intruder'],
       ['audited', tenant.clientId, '2099-01-01', 400, 'lightMyRequest'],
     ]);
-    expect(rows[0].request_id).toBe(ok.headers['x-request-id']);
-    expect(rows[0].remote_address).toBe('127.0.0.1');
-    expect(rows[0].occurred_at).toBeInstanceOf(Date);
+    expect(rows[0]!.request_id).toBe(ok.headers['x-request-id']);
+    expect(rows[0]!.remote_address).toBe('127.0.0.1');
+    expect(rows[0]!.occurred_at).toBeInstanceOf(Date);
   });
 
   it('answers malformed days with the contract’s 400, never a 500', async () => {
@@ -238,8 +259,27 @@ describe('GET daily-audio-recordings/{utcDay}', () => {
       config: { ...env.config, api: { ...env.config.api, rateLimitPerHour: 100_000 } },
     });
     try {
-      const fixed = ['2025-02-29', '2025-13-01', '2025-00-10', '0000-00-00', '2025-1-01', ' 2025-01-01', '2025-01-01 ', '2025-01-01T00:00:00Z',
-        '%00', '..', '2025%2F01%2F01', '-1', 'null', '2025-12-14%0A', '２０２５-１２-１４', 'a'.repeat(900), '９', '2025-12-32', '+2025-12-14'];
+      const fixed = [
+        '2025-02-29',
+        '2025-13-01',
+        '2025-00-10',
+        '0000-00-00',
+        '2025-1-01',
+        ' 2025-01-01',
+        '2025-01-01 ',
+        '2025-01-01T00:00:00Z',
+        '%00',
+        '..',
+        '2025%2F01%2F01',
+        '-1',
+        'null',
+        '2025-12-14%0A',
+        '２０２５-１２-１４',
+        'a'.repeat(900),
+        '９',
+        '2025-12-32',
+        '+2025-12-14',
+      ];
       const random = Array.from({ length: 300 }, (_, i) => {
         const alphabet = '0123456789-/:%.TZ aé\u0000\u202e';
         const length = 1 + ((i * 7) % 24);
@@ -250,7 +290,7 @@ describe('GET daily-audio-recordings/{utcDay}', () => {
         const response = await unlimited.app.inject({ method: 'GET', url: `${DAILY}/${path}`, headers: bearer(tenant.token) });
         expect(response.statusCode, `day ${JSON.stringify(day)}`).not.toBe(500);
         if (response.statusCode === 400) {
-          expect([ContractMessages.invalidDay, ContractMessages.futureDay]).toContain(response.json().error);
+          expect([ContractMessages.invalidDay, ContractMessages.futureDay]).toContain(response.json<{ error: string }>().error);
         } else {
           expect([200, 404]).toContain(response.statusCode);
         }
@@ -277,6 +317,8 @@ describe('GET daily-audio-recordings/{utcDay}', () => {
     expect(response.statusCode).toBe(200);
     expect(response.body).toMatch(/dcar_daily_recordings_requests_total\{outcome="served",service="api"\} [1-9]/);
     expect(response.body).toMatch(/dcar_daily_recordings_requests_total\{outcome="unauthorized",service="api"\} [1-9]/);
-    expect(response.body).toMatch(/http_requests_total\{route="\/api\/external\/conversations\/daily-audio-recordings\/:utcDay",method="GET",status="200",service="api"\} [1-9]/);
+    expect(response.body).toMatch(
+      /http_requests_total\{route="\/api\/external\/conversations\/daily-audio-recordings\/:utcDay",method="GET",status="200",service="api"\} [1-9]/,
+    );
   });
 });

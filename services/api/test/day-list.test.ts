@@ -1,4 +1,4 @@
-import { DayListMessages, type DayList } from '@dcar/api-schemas';
+import { DayListMessages, type DailyRecordings, type DayList } from '@dcar/api-schemas';
 import { ContractMessages, archiveKey, type UtcDay } from '@dcar/domain';
 import { setDailyAudioFeature } from '@dcar/host';
 import { createTestEnvironment, type TestEnvironment } from '@dcar/testing';
@@ -56,7 +56,7 @@ describe('the list of a tenant’s days', () => {
     expect(response.statusCode).toBe(200);
     expect(response.headers['x-ratelimit-limit']).toBe('10');
     expect(response.headers['cache-control']).toBe('no-store');
-    const body = response.json() as DayList;
+    const body = response.json<DayList>();
     expect(body).toMatchObject({ from: '2025-12-01', to: '2025-12-15', retentionDays: 3 });
     expect(body.days.map((d) => d.date)).toEqual(['2025-12-10', '2025-12-12', '2025-12-14', '2025-12-15']);
     expect(body.days[2]).toEqual({
@@ -80,27 +80,36 @@ describe('the list of a tenant’s days', () => {
     });
 
     // The same day through the daily endpoint says the same.
-    const day = (await api.app.inject({ url: `${DAILY}/2025-12-14`, headers: bearer(token) })).json();
+    const day = (await api.app.inject({ url: `${DAILY}/2025-12-14`, headers: bearer(token) })).json<DailyRecordings>();
     const counts = { available: 0, no_data: 0, pending: 0, failed: 0 } as Record<string, number>;
-    for (const link of day.links as Array<{ status: string }>) counts[link.status]! += 1;
+    for (const link of day.links) counts[link.status]! += 1;
     expect(counts).toEqual(body.days[2]!.hours);
     expect(day.totalFiles).toBe(body.days[2]!.totalFiles);
   });
 
   it('lists only the range asked for, leaves out days past retention and after today', async () => {
     const { token } = await tenantWithToken('ranger', { enabled: true, retentionDays: 2 });
-    const body = (await list(token, '?from=2025-12-01&to=2025-12-31')).json() as DayList;
+    const body = (await list(token, '?from=2025-12-01&to=2025-12-31')).json<DayList>();
     expect(body).toMatchObject({ from: '2025-12-01', to: '2025-12-31', retentionDays: 2 });
     expect(body.days.map((d) => d.date)).toEqual(['2025-12-13', '2025-12-14', '2025-12-15']);
-    const one = (await list(token, '?from=2025-12-14&to=2025-12-14')).json() as DayList;
+    const one = (await list(token, '?from=2025-12-14&to=2025-12-14')).json<DayList>();
     expect(one.days.map((d) => d.date)).toEqual(['2025-12-14']);
-    const old = (await list(token, '?to=2025-12-05')).json() as DayList;
+    const old = (await list(token, '?to=2025-12-05')).json<DayList>();
     expect(old.days).toEqual([]);
   });
 
   it('answers bad dates with the contract’s message and a reversed range with its own', async () => {
     const { token } = await tenantWithToken('dates');
-    for (const query of ['?from=2025-13-01', '?to=yesterday', '?from=2025-02-29', '?from=&to=2025-12-01']) {
+    // A repeated parameter is not a date either: the contract's message, not the schema's "must be string".
+    const queries = [
+      '?from=2025-13-01',
+      '?to=yesterday',
+      '?from=2025-02-29',
+      '?from=&to=2025-12-01',
+      '?from=2025-12-10&from=2025-12-11',
+      '?to=2025-12-14&to=2025-12-14',
+    ];
+    for (const query of queries) {
       const response = await list(token, query);
       expect(response.statusCode, query).toBe(400);
       expect(response.json()).toEqual({ error: ContractMessages.invalidDay });

@@ -118,7 +118,11 @@ describe('errors the framework raises itself', () => {
     const hostToken = await requestToken(api.app, env.config.auth.hostClientId, env.config.auth.hostClientSecret);
     const put = (body: string, contentType: string) =>
       fetch(new URL('/api/host/tenants/t-body', address), { method: 'PUT', body, headers: { ...bearer(hostToken), 'content-type': contentType } });
-    const answers = [await put('{"name":', 'application/json'), await put('name=x', 'text/csv'), await put(`{"name":"${'x'.repeat(2_000_000)}"}`, 'application/json')];
+    const answers = [
+      await put('{"name":', 'application/json'),
+      await put('name=x', 'text/csv'),
+      await put(`{"name":"${'x'.repeat(2_000_000)}"}`, 'application/json'),
+    ];
     expect(answers.map((a) => a.status)).toEqual([400, 415, 413]);
     for (const answer of answers) {
       const body = (await answer.json()) as object;

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { createServer } from 'node:net';
 import { archiveKey, type ArchiveStatus, type UtcDay } from '@dcar/domain';
 import { insertArchiveRows } from '@dcar/archives/test-fixtures';
 import { createApplication, putTenant, setDailyAudioFeature } from '@dcar/host';
@@ -46,6 +47,28 @@ export async function startTestApi(env: TestEnvironment, overrides: Partial<ApiD
   };
 }
 
+/** A TCP port nothing listens on right now (the system picks it). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * The API listening on a free loopback port that its download links name (PUBLIC_API_URL), so a
+ * client in another process can follow them: its address, and the API.
+ */
+export async function startListeningTestApi(env: TestEnvironment, overrides: Partial<ApiDeps> = {}): Promise<TestApi & { address: string }> {
+  const port = await freePort();
+  const address = `http://127.0.0.1:${port}`;
+  const config = overrides.config ?? env.config;
+  const api = await startTestApi(env, { ...overrides, config: { ...config, downloads: { ...config.downloads, publicApiUrl: address } } });
+  await api.app.listen({ port, host: '127.0.0.1' });
+  return { ...api, address };
+}
+
 /** A tenant with the feature set, and one application of its own: its credentials. */
 export async function seedTenant(
   db: Knex,
@@ -62,11 +85,16 @@ export async function requestToken(app: FastifyInstance, clientId: string, clien
   const response = await app.inject({
     method: 'POST',
     url: '/connect/token',
-    payload: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret, ...(scope ? { scope } : {}) }).toString(),
+    payload: new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: clientId,
+      client_secret: clientSecret,
+      ...(scope ? { scope } : {}),
+    }).toString(),
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
   });
   if (response.statusCode !== 200) throw new Error(`token request failed: ${response.statusCode} ${response.body}`);
-  return (response.json() as { access_token: string }).access_token;
+  return response.json<{ access_token: string }>().access_token;
 }
 
 function base64url(value: string | Buffer): string {

@@ -111,6 +111,22 @@ describe('the OpenAPI document', () => {
     expect(examplesOf('429')).toEqual([{ error: ContractMessages.rateLimited }]);
   });
 
+  it('documents the download link endpoint: no token, its table’s answers with their exact messages', () => {
+    const link = document.paths[`${DAILY}/{utcDay}/hours/{hour}/archive`]!.get!;
+    expect(link.operationId).toBe('getDailyAudioRecordingArchive');
+    expect(link.security).toBeUndefined();
+    expect(Object.keys(link.responses).sort()).toEqual(['302', '401', '403', '404', '500']);
+    const examplesOf = (status: string) => {
+      const media = link.responses[status]!.content!['application/json']!;
+      return media.example !== undefined ? [media.example] : Object.values(media.examples as Record<string, { value: unknown }>).map((e) => e.value);
+    };
+    expect(examplesOf('401')).toEqual([{ error: ContractMessages.downloadLinkExpired }]);
+    expect(examplesOf('403')).toEqual([{ error: ContractMessages.downloadLinkInvalid }, { error: ContractMessages.featureDisabled }]);
+    expect(examplesOf('404')).toEqual([{ error: ContractMessages.beyondRetention }]);
+    expect(link.responses['302']!.headers).toHaveProperty('location');
+    expect(document.paths['/api/host/tenants/{tenantId}/downloads']!.get!.operationId).toBe('listTenantDownloads');
+  });
+
   it('has one security scheme, OAuth2 client credentials at /connect/token, and every requirement names it', () => {
     expect(Object.keys(document.components.securitySchemes)).toEqual(['oauth2']);
     const scheme = document.components.securitySchemes.oauth2!;

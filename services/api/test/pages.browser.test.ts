@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { createTestEnvironment, type TestEnvironment } from '@dcar/testing';
+import { createTestEnvironment, freePort, type TestEnvironment } from '@dcar/testing';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedTenant, startTestApi, type TestApi } from './helpers.js';
@@ -13,22 +13,21 @@ import { seedTenant, startTestApi, type TestApi } from './helpers.js';
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS = resolve('.data/screenshots');
 // What the machine's closed network needs: no background connections, no first-run work.
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 let env: TestEnvironment;
 let api: TestApi;
 let browser: Browser;
 let baseUrl: string;
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolvePort) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 /** Console lines that report a blocked resource: a Content-Security-Policy that is too strict for the page. */
 function collectPolicyViolations(page: Page): string[] {

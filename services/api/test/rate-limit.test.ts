@@ -40,7 +40,7 @@ describe('per-tenant download limit', () => {
         await response.arrayBuffer();
       }
     }
-    expect(answers.map((a) => a.status)).toEqual([...Array(10).fill(200), 429, 429]);
+    expect(answers.map((a) => a.status)).toEqual([...Array<number>(10).fill(200), 429, 429]);
     expect(answers.slice(0, 10).map((a) => a.remaining)).toEqual(['9', '8', '7', '6', '5', '4', '3', '2', '1', '0']);
 
     const other = await fetch(`${addresses[0]}${DAILY}/${day}`, { headers: bearer(quietToken) });
@@ -62,11 +62,11 @@ describe('the download limit over a sliding hour', () => {
         const answers: Array<{ status: number; retryAfter: string | undefined }> = [];
         for (let i = 0; i < times; i++) {
           const response = await api.app.inject({ method: 'GET', url: `${DAILY}/${day}`, headers: bearer(token) });
-          answers.push({ status: response.statusCode, retryAfter: response.headers['retry-after'] as string | undefined });
+          answers.push({ status: response.statusCode, retryAfter: response.headers['retry-after'] });
         }
         return answers;
       };
-      const passed = (n: number) => Array(n).fill({ status: 200, retryAfter: undefined });
+      const passed = (n: number) => Array<{ status: number; retryAfter: string | undefined }>(n).fill({ status: 200, retryAfter: undefined });
 
       expect(await get(5)).toEqual(passed(5)); // t
       clock = start + 30 * MINUTE;

@@ -39,7 +39,7 @@ describe('an API started before Redis is reachable', () => {
     expect(refused.json()).toEqual({ error: 'Internal server error.' });
     const notReady = await api.app.inject({ method: 'GET', url: '/readyz' });
     expect(notReady.statusCode).toBe(503);
-    expect(notReady.json().checks.redis).toBe('unavailable');
+    expect(notReady.json<{ checks: { redis: string } }>().checks.redis).toBe('unavailable');
 
     gate.open();
     await redisReady(redis, 30_000);

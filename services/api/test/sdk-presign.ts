@@ -11,18 +11,15 @@ export function createSdkPresignClient(s3: S3Config): S3Client {
   return new S3Client({
     endpoint: s3.publicEndpoint,
     region: s3.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    forcePathStyle: s3.forcePathStyle,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, ...(s3.sessionToken ? { sessionToken: s3.sessionToken } : {}) },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
 }
 
 /** The AWS SDK's presigned GET: the reference the in-process presigner is tested and measured against. */
-export function sdkPresignGet(
-  client: S3Client,
-  input: { bucket: string; key: string; signingDate: Date; expiresInSeconds?: number },
-): Promise<string> {
+export function sdkPresignGet(client: S3Client, input: { bucket: string; key: string; signingDate: Date; expiresInSeconds?: number }): Promise<string> {
   return getSignedUrl(client, new GetObjectCommand({ Bucket: input.bucket, Key: input.key }), {
     expiresIn: input.expiresInSeconds ?? DEFAULT_PRESIGN_EXPIRY_SECONDS,
     signingDate: input.signingDate,

@@ -90,7 +90,12 @@ describe('security headers', () => {
       await get(`${DAILY}/${DAY}`),
       await get('/healthz'),
       await get('/no/such/route'),
-      await api.app.inject({ method: 'POST', url: '/connect/token', payload: 'grant_type=password', headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
+      await api.app.inject({
+        method: 'POST',
+        url: '/connect/token',
+        payload: 'grant_type=password',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      }),
     ];
     for (const response of answers) {
       expect(response.headers['content-security-policy']).toBe("default-src 'none';frame-ancestors 'none'");

@@ -64,19 +64,22 @@ describe('POST /connect/token', () => {
     const response = await form({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret });
     expect(response.statusCode).toBe(200);
     expect(response.headers['cache-control']).toBe('no-store');
-    const body = response.json();
+    const body = response.json<{ access_token: string }>();
     expect(body).toMatchObject({ token_type: 'Bearer', expires_in: 900, scope: 'dataservice_external' });
-    const [header, payload] = body.access_token.split('.').slice(0, 2).map((part: string) => JSON.parse(Buffer.from(part, 'base64url').toString()));
+    const [header, payload] = body.access_token
+      .split('.')
+      .slice(0, 2)
+      .map((part) => JSON.parse(Buffer.from(part, 'base64url').toString()) as Record<string, unknown>);
     expect(header).toMatchObject({ alg: 'HS256', kid: signingKeyId(env.config.auth.signingKey) });
     expect(payload).toMatchObject({ sub: clientId, tenant_id: 'tok', scope: 'dataservice_external', iss: OWN_ISSUER });
-    expect(payload.exp - payload.iat).toBe(900);
+    expect(Number(payload?.exp) - Number(payload?.iat)).toBe(900);
   });
 
   it('accepts HTTP Basic client authentication and gives the host client host_admin', async () => {
     const basic = Buffer.from(`${encodeURIComponent(env.config.auth.hostClientId)}:${encodeURIComponent(env.config.auth.hostClientSecret)}`).toString('base64');
     const response = await form({ grant_type: 'client_credentials' }, { authorization: `Basic ${basic}` });
     expect(response.statusCode).toBe(200);
-    expect(response.json().scope).toBe('host_admin');
+    expect(response.json<{ scope: string }>().scope).toBe('host_admin');
   });
 
   it('answers RFC 6749 §5.2 errors', async () => {
@@ -87,20 +90,43 @@ describe('POST /connect/token', () => {
       ['unknown client', form({ ...ok, client_id: 'app_unknown' }), 401, 'invalid_client'],
       ['wrong host secret', form({ ...ok, client_id: env.config.auth.hostClientId, client_secret: 'host-secret-wrong' }), 401, 'invalid_client'],
       ['no credentials', form({ grant_type: 'client_credentials' }), 401, 'invalid_client'],
+      // PostgreSQL refuses NUL in text: such a client id can match no stored client (not a 500 from the lookup).
+      ['NUL in the client id', form({ ...ok, client_id: `${clientId}\u0000` }), 401, 'invalid_client'],
+      [
+        'NUL in the Basic user',
+        form({ grant_type: 'client_credentials' }, { authorization: `Basic ${Buffer.from('a%00b:x').toString('base64')}` }),
+        401,
+        'invalid_client',
+      ],
       ['no grant type', form({ client_id: clientId, client_secret: clientSecret }), 400, 'invalid_request'],
       ['other grant', form({ ...ok, grant_type: 'password' }), 400, 'unsupported_grant_type'],
       ['scope not granted', form({ ...ok, scope: 'host_admin' }), 400, 'invalid_scope'],
       ['unknown scope', form({ ...ok, scope: 'dataservice_external admin' }), 400, 'invalid_scope'],
-      ['repeated parameter', api.app.inject({ method: 'POST', url: '/connect/token', payload: `grant_type=client_credentials&grant_type=client_credentials&client_id=${clientId}&client_secret=${clientSecret}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 400, 'invalid_request'],
+      [
+        'repeated parameter',
+        api.app.inject({
+          method: 'POST',
+          url: '/connect/token',
+          payload: `grant_type=client_credentials&grant_type=client_credentials&client_id=${clientId}&client_secret=${clientSecret}`,
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        }),
+        400,
+        'invalid_request',
+      ],
       ['basic and body', form(ok, { authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}` }), 400, 'invalid_request'],
-      ['bad json', api.app.inject({ method: 'POST', url: '/connect/token', payload: '{', headers: { 'content-type': 'application/json' } }), 400, 'invalid_request'],
+      [
+        'bad json',
+        api.app.inject({ method: 'POST', url: '/connect/token', payload: '{', headers: { 'content-type': 'application/json' } }),
+        400,
+        'invalid_request',
+      ],
     ];
     for (const [name, pending, status, error] of cases) {
       const response = await pending;
       expect({ name, status: response.statusCode, body: response.json() }).toEqual({ name, status, body: { error } });
       if (error === 'invalid_client') expect(response.headers['www-authenticate']).toMatch(/^Basic /);
     }
-    expect((await form({ ...ok, scope: 'dataservice_external' })).json().scope).toBe('dataservice_external');
+    expect((await form({ ...ok, scope: 'dataservice_external' })).json<{ scope: string }>().scope).toBe('dataservice_external');
   });
 
   it('never grants host_admin to a tenant application, whatever it asks', async () => {
@@ -116,11 +142,27 @@ describe('POST /connect/token', () => {
 });
 
 describe('accepted tokens', () => {
+  it('reads the bearer token as RFC 6750 §2.1 writes it: any case of the scheme, one or more spaces', async () => {
+    const { clientId } = await seedTenant(env.knex, 'spaced');
+    const claims = { iss: OWN_ISSUER, sub: clientId, tenant_id: 'spaced', scope: 'dataservice_external', exp: Math.floor(Date.now() / 1000) + 60 };
+    const token = hs256Token({ alg: 'HS256', kid: signingKeyId(env.config.auth.signingKey) }, claims, env.config.auth.signingKey);
+    for (const authorization of [`Bearer ${token}`, `bearer ${token}`, `Bearer   ${token}`]) {
+      const response = await api.app.inject({ method: 'GET', url: `${DAILY}/not-a-day`, headers: { authorization } });
+      expect({ authorization, body: response.json<unknown>() }).toEqual({ authorization, body: { error: ContractMessages.invalidDay } });
+    }
+    for (const authorization of [`Bearer ${token} extra`, `Bearer`, `Basic ${token}`, token]) {
+      const response = await api.app.inject({ method: 'GET', url: `${DAILY}/not-a-day`, headers: { authorization } });
+      expect({ authorization, status: response.statusCode }).toEqual({ authorization, status: 401 });
+    }
+  });
+
   it('accepts tokens signed with a previous key during a rotation, not with unknown keys', async () => {
     const { clientId } = await seedTenant(env.knex, 'rotated');
     const claims = { iss: OWN_ISSUER, sub: clientId, tenant_id: 'rotated', scope: 'dataservice_external', exp: Math.floor(Date.now() / 1000) + 60 };
     const previous = hs256Token({ alg: 'HS256', kid: signingKeyId(PREVIOUS_KEY) }, claims, PREVIOUS_KEY);
-    expect((await api.app.inject({ method: 'GET', url: `${DAILY}/not-a-day`, headers: bearer(previous) })).json()).toEqual({ error: ContractMessages.invalidDay });
+    expect((await api.app.inject({ method: 'GET', url: `${DAILY}/not-a-day`, headers: bearer(previous) })).json()).toEqual({
+      error: ContractMessages.invalidDay,
+    });
     const retired = 'retired-signing-key-no-longer-listed-0123456789';
     const old = hs256Token({ alg: 'HS256', kid: signingKeyId(retired) }, claims, retired);
     expect((await api.app.inject({ method: 'GET', url: `${DAILY}/not-a-day`, headers: bearer(old) })).statusCode).toBe(401);
@@ -135,7 +177,7 @@ describe('accepted tokens', () => {
 
     const withScope = await call(rs256Token({ ...base, scope: 'openid dataservice_external' }));
     expect(withScope.statusCode).toBe(200);
-    expect(withScope.json().links).toHaveLength(24);
+    expect(withScope.json<{ links: unknown[] }>().links).toHaveLength(24);
     expect((await call(rs256Token({ ...base, scp: ['dataservice_external'] }))).statusCode).toBe(200);
     expect((await call(rs256Token({ ...base, scope: 'openid' }))).json()).toEqual({ error: ContractMessages.missingScope });
 
@@ -145,7 +187,11 @@ describe('accepted tokens', () => {
       expired: rs256Token({ ...base, exp: 1_700_000_000, scope: 'dataservice_external' }),
       unknownKid: rs256Token({ ...base, scope: 'dataservice_external' }, { kid: 'nope' }),
       // The classic confusion: HS256 "signed" with the issuer's public key as the HMAC secret.
-      hs256WithPublicKey: hs256Token({ alg: 'HS256', kid: idpKid }, { ...base, scope: 'dataservice_external' }, idpKey.publicKey.export({ type: 'spki', format: 'pem' }).toString()),
+      hs256WithPublicKey: hs256Token(
+        { alg: 'HS256', kid: idpKid },
+        { ...base, scope: 'dataservice_external' },
+        idpKey.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      ),
     };
     for (const [name, token] of Object.entries(refused)) {
       expect({ name, status: (await call(token)).statusCode }).toEqual({ name, status: 401 });

@@ -13,7 +13,7 @@ const env = await createTestEnvironment();
 const connection = createRedisConnection(env.config.redis.url, 'consumer');
 const workerConnection = createRedisConnection(env.config.redis.url, 'consumer');
 const queues = createRunQueues(connection, env.redisPrefix);
-const deps = { db: env.knex, queues, logger: createLogger({ service: 'bench', level: 'warn' }), now: () => new Date() };
+const deps = { db: env.knex, queues, logger: createLogger({ service: 'bench', level: 'warn' }), now: () => new Date(), retryRoundDelayMs: 0 };
 const info = new Redis(env.config.redis.url);
 const redisMemory = async () => Number(/used_memory:(\d+)/.exec(await info.info('memory'))?.[1] ?? 0);
 
@@ -58,7 +58,7 @@ try {
     jobsPerSecond: Math.round(jobs / (totalMs / 1000)),
     schedulerCpuSeconds: Number(((cpu.user + cpu.system) / 1e6).toFixed(2)),
     schedulerPeakRssMiB: Math.round(peakRss / 2 ** 20),
-    redisMemoryGrowthMiB: Math.round((await redisMemory() - redisBefore) / 2 ** 20),
+    redisMemoryGrowthMiB: Math.round(((await redisMemory()) - redisBefore) / 2 ** 20),
   };
   process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
 } finally {

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { recordResult } from '@dcar/archives';
@@ -8,11 +7,10 @@ import { addUtcDays, utcDayOf, type UtcDay } from '@dcar/domain';
 import { putTenant, setDailyAudioFeature } from '@dcar/host';
 import { QueueNames, createLogger, createRedisConnection, type ArchiveHourJobData } from '@dcar/platform';
 import { createRunQueues, getRunReport, startRun, type RunQueues, type RunReport } from '@dcar/runs';
-import { createTestEnvironment, waitFor, type TestEnvironment } from '@dcar/testing';
+import { createTestEnvironment, freePort, startService, waitFor, type ServiceProcess, type TestEnvironment } from '@dcar/testing';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, type ServiceProcess } from './processes.js';
 
 // A Redis of this test's own (persisting to an append-only file, as production's does), so it can
 // be restarted in the middle of a run without disturbing anyone else.
@@ -28,28 +26,42 @@ let releaseHeldJobs: () => void = () => undefined;
 const held = new Promise<void>((resolve) => (releaseHeldJobs = resolve));
 let active = 0;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 async function startRedis(): Promise<void> {
-  redisServer = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', redisDirectory, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'], {
-    stdio: 'ignore',
-  });
-  await waitFor(async () => {
-    const probe = new Redis(redisPort, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      return (await probe.ping()) === 'PONG' ? true : undefined;
-    } finally {
-      probe.disconnect();
-    }
-  }, { what: 'redis to accept connections' });
+  redisServer = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(redisPort),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      redisDirectory,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--save',
+      '',
+      '--maxmemory-policy',
+      'noeviction',
+    ],
+    {
+      stdio: 'ignore',
+    },
+  );
+  await waitFor(
+    async () => {
+      const probe = new Redis(redisPort, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      probe.on('error', () => undefined);
+      try {
+        await probe.connect();
+        return (await probe.ping()) === 'PONG' ? true : undefined;
+      } finally {
+        probe.disconnect();
+      }
+    },
+    { what: 'redis to accept connections' },
+  );
 }
 
 async function stopRedis(): Promise<void> {

@@ -7,13 +7,12 @@ import { addUtcDays, hourWindow, utcDayOf } from '@dcar/domain';
 import { putTenant, setDailyAudioFeature } from '@dcar/host';
 import { QueueNames, createLogger, createRedisConnection, roundParentJobId, type ArchiveHourJobData } from '@dcar/platform';
 import { createRunQueues, getRunReport, startRun, type RunEngineDeps, type RunQueues, type RunReport } from '@dcar/runs';
-import { createTestEnvironment, REPOSITORY_ROOT, sourceCommand, waitFor, type TestEnvironment } from '@dcar/testing';
+import { createTestEnvironment, REPOSITORY_ROOT, sourceCommand, startService, waitFor, type ServiceProcess, type TestEnvironment } from '@dcar/testing';
 import { seedConversationAudio } from '@dcar/testing/seed';
 import { startS3FaultProxy, type S3FaultProxy } from '@dcar/testing/s3-fault-proxy';
 import { QueueEvents, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, type ServiceProcess } from './processes.js';
 
 // The whole run machinery with real worker processes transcoding real audio through an S3 store
 // that, via a fault proxy, is unreachable for one tenant during round 1 and for one tenant-hour always.
@@ -46,7 +45,9 @@ async function finishedRun(runId: string): Promise<RunReport> {
 
 async function storedSha256(key: string): Promise<string> {
   const object = await env.s3.send(new GetObjectCommand({ Bucket: env.config.s3.archiveBucket, Key: key }));
-  return createHash('sha256').update(await object.Body!.transformToByteArray()).digest('hex');
+  return createHash('sha256')
+    .update(await object.Body!.transformToByteArray())
+    .digest('hex');
 }
 
 beforeAll(async () => {
@@ -91,7 +92,14 @@ beforeAll(async () => {
   });
   await roundEvents.waitUntilReady();
 
-  const serviceEnv = { ...env.env, LOG_LEVEL: 'warn', WORKER_METRICS_PORT: '0', SCHEDULER_METRICS_PORT: '0', WORKER_CONCURRENCY: '2', TRANSCODE_CONCURRENCY: '1' };
+  const serviceEnv = {
+    ...env.env,
+    LOG_LEVEL: 'warn',
+    WORKER_METRICS_PORT: '0',
+    SCHEDULER_METRICS_PORT: '0',
+    WORKER_CONCURRENCY: '2',
+    TRANSCODE_CONCURRENCY: '1',
+  };
   processes.push(startService('scheduler', serviceEnv));
   for (let i = 0; i < 2; i++) processes.push(startService('worker', { ...serviceEnv, S3_ENDPOINT: proxy.endpoint }));
 });
@@ -122,7 +130,7 @@ describe('rounds with real workers', () => {
     const hour = (tenantId: string, h: string) => firstRun.hours.find((x) => x.tenantId === tenantId && x.hour === h);
     expect(hour('charlie', '07')).toMatchObject({ status: 'failed', attempts: 3 });
     expect(hour('charlie', '07')?.lastError).toBeTruthy();
-    expect(firstRun.failedHours).toEqual([{ tenantId: 'charlie', hour: '07', error: expect.any(String) }]);
+    expect(firstRun.failedHours).toEqual([{ tenantId: 'charlie', hour: '07', error: expect.any(String) as string }]);
     for (const h of ['03', '07', '15']) {
       expect(hour('bravo', h)).toEqual({ tenantId: 'bravo', hour: h, status: 'available', attempts: 2, lastError: null });
       expect(hour('alpha', h)).toEqual({ tenantId: 'alpha', hour: h, status: 'available', attempts: 1, lastError: null });
@@ -165,7 +173,11 @@ describe('rounds with real workers', () => {
   });
 
   it('runs from `pnpm admin run --wait`, printing the summary and exiting non-zero when an hour failed', async () => {
-    const hour7 = await env.knex('conversation_audio_files').where({ tenant_id: 'alpha' }).whereRaw("extract(hour from recorded_at at time zone 'UTC') = 7").select('storage_path');
+    const hour7 = await env
+      .knex<{ tenant_id: string; storage_path: string }>('conversation_audio_files')
+      .where({ tenant_id: 'alpha' })
+      .whereRaw("extract(hour from recorded_at at time zone 'UTC') = 7")
+      .select('storage_path');
     for (const row of hour7) alwaysUnreachable.add(row.storage_path);
     const admin = (args: string[]) => {
       const { command, args: commandArgs } = sourceCommand('admin', args);
@@ -185,11 +197,15 @@ describe('rounds with real workers', () => {
 
     const waited = await admin(['run', day, '--tenant', 'alpha', '--force', '--wait']);
     expect(waited.code).toBe(1);
-    const summary = JSON.parse(waited.stdout);
+    const summary = JSON.parse(waited.stdout) as Omit<RunReport, 'hours'> & { hours?: unknown };
     expect(summary).toMatchObject({ utcDay: day, trigger: 'manual', force: true, state: 'completed_with_failures', tenantCount: 1 });
     expect(summary.counts).toEqual({ pending: 0, available: 3, no_data: 21, failed: 0, expired: 0 });
-    expect(summary.rounds.map((r: { jobs: number; failed: number }) => [r.jobs, r.failed])).toEqual([[24, 1], [1, 1], [1, 1]]);
-    expect(summary.failedHours).toEqual([{ tenantId: 'alpha', hour: '07', error: expect.any(String) }]);
+    expect(summary.rounds.map((r) => [r.jobs, r.failed])).toEqual([
+      [24, 1],
+      [1, 1],
+      [1, 1],
+    ]);
+    expect(summary.failedHours).toEqual([{ tenantId: 'alpha', hour: '07', error: expect.any(String) as string }]);
     expect(summary.hours).toBeUndefined();
     // The archive from the earlier run stays available: a failed re-generation never removes one.
     expect((await findArchiveRow(env.knex, { tenantId: 'alpha', utcDay: day, hour: 7 }))?.status).toEqual('available');

@@ -29,7 +29,7 @@ server.listen(0, '127.0.0.1', () => console.log(server.address().port));
 `;
 
 const receiver = spawn(process.execPath, ['-e', RECEIVER], { stdio: ['ignore', 'pipe', 'inherit'] });
-const port = await new Promise<number>((resolve) => createInterface({ input: receiver.stdout! }).once('line', (line) => resolve(Number(line))));
+const port = await new Promise<number>((resolve) => createInterface({ input: receiver.stdout }).once('line', (line) => resolve(Number(line))));
 const env = await createTestEnvironment();
 const logger = createLogger({ service: 'bench', level: 'warn' });
 const secrets = createSecretBox(env.config.webhooks.secretKey);
@@ -41,7 +41,9 @@ try {
     const tenantId = uniqueName('bench-');
     const prefix = uniqueName('whb');
     await putTenant(env.knex, tenantId, { name: tenantId });
-    await putWebhook({ db: env.knex, secrets, policy: { allowInsecure: true }, resolveHost: systemResolveHost, logger }, tenantId, { url: `http://127.0.0.1:${port}/hook` });
+    await putWebhook({ db: env.knex, secrets, policy: { allowInsecure: true }, resolveHost: systemResolveHost, logger }, tenantId, {
+      url: `http://127.0.0.1:${port}/hook`,
+    });
     const queue = createWebhookDeliveryQueue(connection, prefix);
     await emitWebhookEvents(
       { db: env.knex, queue, logger, now: () => new Date() },

@@ -29,7 +29,10 @@ const TENANT = 'tenant-bench';
 async function cpuSeconds(pid: number | 'self'): Promise<{ own: number; children: number }> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   // Fields 14-17 of stat(5) (utime, stime, cutime, cstime) are 11-14 after the command name.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const fields = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
   return { own: ((fields[11] ?? 0) + (fields[12] ?? 0)) / CLOCK_TICKS, children: ((fields[13] ?? 0) + (fields[14] ?? 0)) / CLOCK_TICKS };
 }
 
@@ -123,7 +126,19 @@ async function main(): Promise<void> {
         Array.from({ length: PARALLELISM }, async () => {
           while (next < paths.length) {
             const index = next++;
-            await ffmpeg(['-nostdin', '-hide_banner', '-loglevel', 'error', '-y', '-i', paths[index]!, '-map', '0:a:0', ...OPUS_OUTPUT_ARGS, join(outputs, `a-${index}.opus`)]);
+            await ffmpeg([
+              '-nostdin',
+              '-hide_banner',
+              '-loglevel',
+              'error',
+              '-y',
+              '-i',
+              paths[index]!,
+              '-map',
+              '0:a:0',
+              ...OPUS_OUTPUT_ARGS,
+              join(outputs, `a-${index}.opus`),
+            ]);
           }
         }),
       );
@@ -146,10 +161,18 @@ async function main(): Promise<void> {
       const cpuBefore = await childrenCpuSeconds();
       const started = performance.now();
       await ffmpeg([
-        '-nostdin', '-hide_banner', '-loglevel', 'error', '-y',
+        '-nostdin',
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-y',
         ...paths.flatMap((path) => ['-i', path]),
-        '-filter_complex_script', filterPath, '-map', '[all]',
-        ...OPUS_OUTPUT_ARGS, join(outputs, 'all.opus'),
+        '-filter_complex_script',
+        filterPath,
+        '-map',
+        '[all]',
+        ...OPUS_OUTPUT_ARGS,
+        join(outputs, 'all.opus'),
       ]);
       results.push({
         name: '(b) one ffmpeg, all clips concatenated',

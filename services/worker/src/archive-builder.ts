@@ -1,15 +1,16 @@
+import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { pipeline as pipeStreams, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SourceFile } from '@dcar/archives';
-import { serializeArchiveMetadata } from '@dcar/domain';
+import { serializeArchiveMetadata, unsafeStoragePathReason } from '@dcar/domain';
 import type { Logger } from '@dcar/platform';
 import type { ArchiveObject } from './archive-object.js';
-import { deferred, Semaphore, type Deferred } from './concurrency.js';
+import { abortReason, deferred, Semaphore, type Deferred } from './concurrency.js';
 import { buildMetadata, countSessions, EntryNamer, type ArchivedFile } from './layout.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { TranscodeItem, Transcoder } from './transcoder.js';
@@ -51,12 +52,35 @@ export function planBatches(files: readonly Pick<SourceFile, 'sizeBytes'>[], lim
 }
 
 /** What became of one source file before it goes into the ZIP. */
-type FileOutcome =
-  | { status: 'missing' }
-  | { status: 'converted' | 'unconvertible'; path: string; sizeBytes: number };
+type FileOutcome = { status: 'missing' } | { status: 'converted' | 'unconvertible'; path: string; sizeBytes: number; originalSha256: string };
 
-/** A source object downloaded to disk, or found missing in the store. */
-type Fetched = { kind: 'missing' } | { kind: 'present'; path: string; bytes: number };
+/** A source object downloaded to disk (with the SHA-256 of its bytes as read), or found missing in the store. */
+type Fetched = { kind: 'missing' } | { kind: 'present'; path: string; bytes: number; sha256: string };
+
+/** A pass-through stream that hashes what flows through it; `digest` settles when it ends. */
+function hashingStream(): { stream: Transform; digest: Promise<string> } {
+  const hash = createHash('sha256');
+  let settle: (value: string) => void = () => undefined;
+  let fail: (error: Error) => void = () => undefined;
+  const digest = new Promise<string>((resolve, reject) => {
+    settle = resolve;
+    fail = reject;
+  });
+  digest.catch(() => undefined);
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+    flush(callback) {
+      settle(hash.digest('hex'));
+      callback();
+    },
+  });
+  // Destroyed before its end (a read error, an aborted build): no digest, and nobody waits for one.
+  stream.once('close', () => fail(new Error('stream closed before its end')));
+  return { stream, digest };
+}
 
 function isMissingObject(error: unknown): boolean {
   const { name, $metadata } = error as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -82,6 +106,8 @@ export interface BuildArchiveOptions {
   generatedAt: Date;
   utcDay: string;
   hour: number;
+  /** Written into metadata.json: 1 for the hour's first archive, +1 for each that replaces it. */
+  revision: number;
   signal: AbortSignal;
 }
 
@@ -108,9 +134,18 @@ export async function buildArchive(options: BuildArchiveOptions): Promise<BuiltA
   // Observed below (awaited or settled); a rejection while the ZIP writer waits must not count as unhandled.
   ahead.catch(() => undefined);
   try {
-    const archived = await zipInRowOrder(build, upload);
+    const { archived, entriesHashed } = await zipInRowOrder(build, upload);
     await ahead;
-    const metadata = buildMetadata({ generatedAt: options.generatedAt, utcDay: options.utcDay, hour: options.hour, files: archived });
+    // metadata.json goes last and carries each entry's SHA-256: wait until yazl has read every entry
+    // (hashed on the way into the ZIP, never read twice) while the upload keeps draining the ZIP.
+    await Promise.race([entriesHashed, abortRejection(build.abort.signal), upload.failed]);
+    const metadata = buildMetadata({
+      generatedAt: options.generatedAt,
+      utcDay: options.utcDay,
+      hour: options.hour,
+      revision: options.revision,
+      files: archived,
+    });
     upload.zip.addBuffer(Buffer.from(serializeArchiveMetadata(metadata)), 'metadata.json', { mtime: options.generatedAt, compress: true });
     const uploaded = await upload.complete();
     options.metrics.archiveBytes.inc(uploaded.sizeBytes);
@@ -181,14 +216,21 @@ async function fetchAndTranscodeAhead(build: HourBuild): Promise<void> {
 async function fetchAndTranscodeBatch(build: HourBuild, indices: number[]): Promise<void> {
   try {
     const fetched = await Promise.all(indices.map((index) => build.downloadSlots.run(1, build.abort.signal, () => fetchSource(build, index))));
-    const items: (TranscodeItem & { index: number; bytes: number })[] = [];
+    const items: (TranscodeItem & { index: number; bytes: number; originalSha256: string })[] = [];
     fetched.forEach((result, position) => {
       const index = indices[position] as number;
       const outcome = build.outcomes[index];
       if (result.kind === 'missing') outcome?.resolve({ status: 'missing' });
       // ffmpeg has nothing to decode in an empty file: keep it (as zero bytes) without trying.
-      else if (result.bytes === 0) outcome?.resolve({ status: 'unconvertible', path: result.path, sizeBytes: 0 });
-      else items.push({ index, bytes: result.bytes, inputPath: result.path, outputPath: join(build.options.workDirectory, `${index}.opus`) });
+      else if (result.bytes === 0) outcome?.resolve({ status: 'unconvertible', path: result.path, sizeBytes: 0, originalSha256: result.sha256 });
+      else
+        items.push({
+          index,
+          bytes: result.bytes,
+          originalSha256: result.sha256,
+          inputPath: result.path,
+          outputPath: join(build.options.workDirectory, `${index}.opus`),
+        });
     });
     if (items.length > 0) await transcode(build, items);
   } catch (error) {
@@ -202,6 +244,15 @@ async function fetchSource(build: HourBuild, index: number): Promise<Fetched> {
   const { options } = build;
   const signal = build.abort.signal;
   const source = options.files[index] as SourceFile;
+  // An untrusted key that could climb out of the source bucket (a store resolves "..") is never read.
+  const unsafe = unsafeStoragePathReason(source.storagePath);
+  if (unsafe !== null) {
+    options.logger.warn(
+      { fileId: source.id, messageId: source.messageId, reason: unsafe },
+      'source storage_path is not a plain object key; not read, recorded as missing',
+    );
+    return { kind: 'missing' };
+  }
   let body: Readable;
   let expected: number | undefined;
   try {
@@ -213,16 +264,18 @@ async function fetchSource(build: HourBuild, index: number): Promise<Fetched> {
     throw error;
   }
   const path = join(options.workDirectory, `${index}.src`);
-  await pipeline(body, createWriteStream(path), { signal });
+  // The source's SHA-256 as read from the store, computed on the way to disk (metadata.json's originalSha256).
+  const hashing = hashingStream();
+  await pipeline(body, hashing.stream, createWriteStream(path), { signal });
   const { size } = await stat(path);
   // A connection cut at the wrong moment can end the body early without an error.
   if (expected !== undefined && size !== expected) throw new Error(`source download truncated (${size} of ${expected} bytes)`);
   options.metrics.sourceBytes.inc(size);
-  return { kind: 'present', path, bytes: size };
+  return { kind: 'present', path, bytes: size, sha256: await hashing.digest };
 }
 
 /** Stage 2, transcode: a batch of fetched files in one ffmpeg slot; a file ffmpeg cannot decode keeps its original bytes. */
-async function transcode(build: HourBuild, items: (TranscodeItem & { index: number; bytes: number })[]): Promise<void> {
+async function transcode(build: HourBuild, items: (TranscodeItem & { index: number; bytes: number; originalSha256: string })[]): Promise<void> {
   const { options } = build;
   const { results, processes, seconds } = await build.ffmpegSlots.run(1, build.abort.signal, async () => {
     const started = performance.now();
@@ -237,27 +290,31 @@ async function transcode(build: HourBuild, items: (TranscodeItem & { index: numb
     if (result?.ok) {
       options.metrics.audioSeconds.inc(result.durationSeconds);
       await rm(item.inputPath, { force: true });
-      outcome?.resolve({ status: 'converted', path: item.outputPath, sizeBytes: result.sizeBytes });
+      outcome?.resolve({ status: 'converted', path: item.outputPath, sizeBytes: result.sizeBytes, originalSha256: item.originalSha256 });
     } else {
       const source = options.files[item.index] as SourceFile;
       options.logger.warn({ fileId: source.id, messageId: source.messageId, reason: result?.reason }, 'source is not decodable, keeping the original bytes');
-      outcome?.resolve({ status: 'unconvertible', path: item.inputPath, sizeBytes: item.bytes });
+      outcome?.resolve({ status: 'unconvertible', path: item.inputPath, sizeBytes: item.bytes, originalSha256: item.originalSha256 });
     }
   }
 }
 
 /**
  * Stage 3, zip: every file in row order, named as it goes into the ZIP. Each stored file leaves
- * the window (and the disk) once yazl has read it; a missing one at once.
+ * the window (and the disk) once yazl has read it; a missing one at once. Each entry's bytes are
+ * hashed as yazl reads them (stored, so they are the entry's bytes in the ZIP): `entriesHashed`
+ * settles once the last entry has been read, when every file's `sha256` is set.
  */
-async function zipInRowOrder(build: HourBuild, upload: ZipUpload): Promise<ArchivedFile[]> {
+async function zipInRowOrder(build: HourBuild, upload: ZipUpload): Promise<{ archived: ArchivedFile[]; entriesHashed: Promise<void> }> {
   const { options } = build;
   const aborted = abortRejection(build.abort.signal);
   const namer = new EntryNamer();
   const archived: ArchivedFile[] = [];
+  // yazl reads entries strictly in order: the last entry's hash settling means every one has.
+  let lastEntryHashed: Promise<void> = Promise.resolve();
   for (const [index, source] of options.files.entries()) {
     const outcome = await Promise.race([build.outcomes[index]?.promise as Promise<FileOutcome>, aborted]);
-    const file = namer.name(source, outcome.status);
+    const file = namer.name(source, outcome.status, outcome.status === 'missing' ? null : outcome.originalSha256);
     archived.push(file);
     options.metrics.files.inc({ status: outcome.status });
     if (outcome.status === 'missing' || file.entryPath === null) {
@@ -265,23 +322,31 @@ async function zipInRowOrder(build: HourBuild, upload: ZipUpload): Promise<Archi
       continue;
     }
     const { path } = outcome;
+    const hashing = hashingStream();
+    lastEntryHashed = hashing.digest.then((sha256) => {
+      file.sha256 = sha256;
+    });
     upload.zip.addReadStreamLazy(file.entryPath, { compress: false, size: outcome.sizeBytes, mtime: source.recordedAt }, (callback) => {
       const stream = createReadStream(path);
       stream.once('close', () => {
         build.window.release(1);
         void rm(path, { force: true });
       });
-      callback(null, stream);
+      // A read error destroys the hashing stream with it, which yazl reports as the ZIP's error.
+      callback(
+        null,
+        pipeStreams(stream, hashing.stream, () => undefined),
+      );
     });
   }
-  return archived;
+  return { archived, entriesHashed: lastEntryHashed };
 }
 
 /** Rejects when `signal` aborts; never resolves. Handled here so an unused rejection is not fatal. */
 function abortRejection(signal: AbortSignal): Promise<never> {
   const rejection = new Promise<never>((_, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    if (signal.aborted) reject(abortReason(signal));
+    else signal.addEventListener('abort', () => reject(abortReason(signal)), { once: true });
   });
   rejection.catch(() => undefined);
   return rejection;

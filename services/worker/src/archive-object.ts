@@ -5,7 +5,7 @@ import { startZipUpload, type ZipUpload } from './zip-upload.js';
 /**
  * A tenant-hour's ZIP in the archive bucket, through its whole life: what an interrupted run left
  * behind, the new upload, and its deletion when the hour has no audio (any more). Call these only
- * while holding the tenant-hour's lock, so no other live run works on the same key.
+ * while holding the tenant-hour's lease, so no other live run works on the same key.
  */
 export interface ArchiveObject {
   readonly key: string;

@@ -39,7 +39,7 @@ export class Semaphore {
       };
       const onAbort = () => {
         this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        reject(signal.reason);
+        reject(abortReason(signal));
       };
       signal.addEventListener('abort', onAbort, { once: true });
       this.waiters.push(waiter);
@@ -63,4 +63,10 @@ export class Semaphore {
       this.release(count);
     }
   }
+}
+
+/** The reason `signal` was aborted with, as an Error (AbortSignal types its reason as `any`). */
+export function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new Error(String(reason));
 }

@@ -11,10 +11,18 @@ export interface WorkerMetrics {
   jobs: Counter<'outcome'>;
 }
 
-/** The worker's own series, registered on the service registry that `serveMetrics` exposes. */
+/** Outcomes of a tenant-hour job, and of a source file in it: every one is a series at 0 from the start. */
+export const JOB_OUTCOMES = ['available', 'no_data', 'skipped', 'failed', 'interrupted'] as const;
+export const FILE_STATUSES = ['converted', 'missing', 'unconvertible'] as const;
+
+/**
+ * The worker's own series, registered on the service registry that `serveMetrics` exposes. Every
+ * labelled series exists at 0 before its first event, so `rate()` and alerts see a change from 0
+ * instead of a series appearing out of nothing.
+ */
 export function createWorkerMetrics(registry: Registry): WorkerMetrics {
   const registers = [registry];
-  return {
+  const metrics: WorkerMetrics = {
     files: new Counter({
       name: 'dcar_worker_files_total',
       help: 'Source files archived, by outcome (converted, missing, unconvertible)',
@@ -45,4 +53,10 @@ export function createWorkerMetrics(registry: Registry): WorkerMetrics {
       registers,
     }),
   };
+  for (const outcome of JOB_OUTCOMES) {
+    metrics.jobs.inc({ outcome }, 0);
+    metrics.jobSeconds.zero({ outcome });
+  }
+  for (const status of FILE_STATUSES) metrics.files.inc({ status }, 0);
+  return metrics;
 }

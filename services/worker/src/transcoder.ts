@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
@@ -13,21 +14,64 @@ import { inspectOggOpus } from './ogg-opus.js';
  * gives the same bytes.
  */
 export const OPUS_OUTPUT_ARGS: readonly string[] = [
-  '-vn', '-sn', '-dn',
-  '-ac', '1',
-  '-c:a', 'libopus', '-b:a', '24k', '-vbr', 'constrained',
-  '-map_metadata', '-1', '-fflags', '+bitexact', '-flags:a', '+bitexact',
-  '-f', 'ogg',
+  '-vn',
+  '-sn',
+  '-dn',
+  '-ac',
+  '1',
+  '-c:a',
+  'libopus',
+  '-b:a',
+  '24k',
+  '-vbr',
+  'constrained',
+  '-map_metadata',
+  '-1',
+  '-fflags',
+  '+bitexact',
+  '-flags:a',
+  '+bitexact',
+  '-f',
+  'ogg',
 ];
+
+/**
+ * Demuxers that open other files or addresses named inside their input. ffmpeg picks a demuxer by
+ * probing the bytes, so a source object holding an HLS or DASH playlist or an ffconcat list would
+ * make ffmpeg read media files of the worker's machine (another job's spooled sources included)
+ * into the tenant's archive. An SDP or RTP/RTSP input would wait on the network.
+ */
+const REFERENCING_DEMUXERS = new Set(['hls', 'dash', 'concat', 'sdp', 'rtp', 'rtsp', 'imf', 'webm_dash_manifest', 'image2', 'lavfi']);
+
+/** The names in a `ffmpeg -demuxers` / `-devices` listing: the lines after `--`, flags first (` D  name  description`). */
+function listedNames(listing: string): string[] {
+  const lines = listing.split('\n');
+  const start = lines.findIndex((line) => line.trim() === '--');
+  return lines.slice(start + 1).flatMap((line) => {
+    const match = /^ D[E ] (\S+)/.exec(line);
+    return match?.[1] ? [match[1]] : [];
+  });
+}
+
+/**
+ * Every input's `-format_whitelist`: each demuxer this ffmpeg has, except the referencing ones
+ * and the input devices, so any audio format it decodes still is (CONTRACT §3.1). Read from the
+ * ffmpeg itself, as builds differ in what they include.
+ */
+export function readableFormats(command: string): string {
+  const list = (option: string) => listedNames(execFileSync(command, ['-hide_banner', option], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+  const devices = new Set(list('-devices'));
+  const formats = list('-demuxers').filter((name) => !devices.has(name) && !name.split(',').some((alias) => REFERENCING_DEMUXERS.has(alias)));
+  if (formats.length === 0) throw new Error(`${command} -demuxers listed no demuxers`);
+  return formats.join(',');
+}
 
 export interface TranscodeItem {
   inputPath: string;
   outputPath: string;
 }
 
-export type TranscodeResult =
-  | { ok: true; durationSeconds: number; sizeBytes: number }
-  | { ok: false; reason: string };
+export type TranscodeResult = { ok: true; durationSeconds: number; sizeBytes: number } | { ok: false; reason: string };
 
 export interface TranscodeBatchOutcome {
   results: TranscodeResult[];
@@ -57,11 +101,11 @@ class AbortedError extends Error {
  */
 type Probing = 'quick' | 'full';
 
-function batchArgs(items: readonly TranscodeItem[], probing: Probing): string[] {
+function batchArgs(items: readonly TranscodeItem[], probing: Probing, formats: string): string[] {
   const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-y'];
   for (const item of items) {
     if (probing === 'quick') args.push('-analyzeduration', '0');
-    args.push('-i', item.inputPath);
+    args.push('-format_whitelist', formats, '-i', item.inputPath);
   }
   items.forEach((item, index) => {
     args.push('-map', `${index}:a:0`, ...OPUS_OUTPUT_ARGS);
@@ -72,9 +116,14 @@ function batchArgs(items: readonly TranscodeItem[], probing: Probing): string[] 
 }
 
 /** Runs one ffmpeg through prism-media; resolves with its exit code and the end of its stderr. */
-async function runFfmpeg(items: readonly TranscodeItem[], probing: Probing, signal: AbortSignal): Promise<{ code: number | null; stderr: string }> {
+async function runFfmpeg(
+  items: readonly TranscodeItem[],
+  probing: Probing,
+  formats: string,
+  signal: AbortSignal,
+): Promise<{ code: number | null; stderr: string }> {
   if (signal.aborted) throw new AbortedError('transcode aborted');
-  const ffmpeg = new prism.FFmpeg({ args: batchArgs(items, probing) });
+  const ffmpeg = new prism.FFmpeg({ args: batchArgs(items, probing, formats) });
   // prism-media hides the process' exit status (a failed transcode just ends the stream): keep the
   // handle to read the exit code, and drain stderr so a chatty decoder never blocks on a full pipe.
   const child = ffmpeg.process;
@@ -123,8 +172,10 @@ function lastLine(text: string): string {
 }
 
 export function createTranscoder(): Transcoder {
+  // The ffmpeg prism-media runs (on PATH, or ffmpeg-static), asked once.
+  const formats = readableFormats(prism.FFmpeg.getInfo().command);
   const transcodeOne = async (item: TranscodeItem, signal: AbortSignal): Promise<TranscodeResult> => {
-    const { code, stderr } = await runFfmpeg([item], 'full', signal);
+    const { code, stderr } = await runFfmpeg([item], 'full', formats, signal);
     if (code !== 0) {
       await rm(item.outputPath, { force: true });
       return { ok: false, reason: `ffmpeg exited with ${String(code)}${stderr ? `: ${lastLine(stderr)}` : ''}` };
@@ -139,11 +190,10 @@ export function createTranscoder(): Transcoder {
       if (items.length === 0) return { results: [], processes: 0 };
       const first = items[0];
       if (items.length === 1 && first) return { results: [await transcodeOne(first, signal)], processes: 1 };
-      const { code } = await runFfmpeg(items, 'quick', signal);
+      const { code } = await runFfmpeg(items, 'quick', formats, signal);
       // Exit 0: each output stands on its own, so only the invalid ones are redone. Any other
       // exit: ffmpeg may have stopped early for every output, so all are redone one by one.
-      const results: TranscodeResult[] =
-        code === 0 ? await checkOutputs(items) : items.map(() => ({ ok: false, reason: 'batch failed' }));
+      const results: TranscodeResult[] = code === 0 ? await checkOutputs(items) : items.map(() => ({ ok: false, reason: 'batch failed' }));
       let processes = 1;
       for (const [index, item] of items.entries()) {
         if (results[index]?.ok) continue;

@@ -20,6 +20,8 @@ export interface ZipUpload {
    * before this resolves. Safe to call more than once and after a failure.
    */
   fail(error: Error): Promise<void>;
+  /** Rejects once the upload has failed (the store refused it, or `fail` was called); never resolves. */
+  readonly failed: Promise<never>;
 }
 
 export const DEFAULT_PART_SIZE_BYTES = 8 * 1024 * 1024;
@@ -71,9 +73,14 @@ export function startZipUpload(options: {
   done.catch(() => undefined);
 
   let failed: Error | null = null;
+  let rejectFailed: (error: Error) => void = () => undefined;
+  const failedPromise = new Promise<never>((_, reject) => (rejectFailed = reject));
+  failedPromise.catch(() => undefined);
+  done.catch((error: unknown) => rejectFailed(error instanceof Error ? error : new Error(String(error))));
   const fail = async (error: Error): Promise<void> => {
     if (!failed) {
       failed = error;
+      rejectFailed(error);
       // Ending the body with an error makes every part uploader stop; lib-storage then sends
       // AbortMultipartUpload before done() settles, so awaiting it means no parts are left behind.
       zip.outputStream.unpipe(hashing);
@@ -90,6 +97,7 @@ export function startZipUpload(options: {
 
   return {
     zip,
+    failed: failedPromise,
     async complete() {
       zip.end();
       await done;

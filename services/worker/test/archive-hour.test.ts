@@ -49,20 +49,134 @@ describe('an hour of mixed sources', () => {
   beforeAll(async () => {
     // Deliberately seeded out of archive order: the worker must sort by conversation, session, time, message id.
     seeded = await seed(TENANT, [
-      { externalConversationId: 'conv-b', sessionId: 'session-2', messageId: 30, type: 'agent_tts', recordedAt: at('14:30:00'), format: 'mp3', sampleRate: 22050, seconds: 4 },
-      { externalConversationId: 'conv-a', sessionId: 'session-1', messageId: 11, type: 'user_audio', recordedAt: at('14:05:03'), format: 'wav_pcm', sampleRate: 8000, seconds: 3 },
-      { externalConversationId: 'conv-a', sessionId: 'session-1', messageId: 10, type: 'agent_tts', recordedAt: at('14:05:00'), format: 'wav_pcm', sampleRate: 16000, seconds: 3 },
-      { externalConversationId: 'conv-a', sessionId: 'session-1', messageId: 12, type: 'agent_tts', recordedAt: at('14:05:09'), format: 'wav_pcm', sampleRate: 48000, channels: 2, seconds: 5 },
-      { externalConversationId: 'conv-a', sessionId: 'session-1', messageId: 13, type: 'user_audio', recordedAt: at('14:05:15'), format: 'wav_mulaw', sampleRate: 8000, seconds: 6 },
-      { externalConversationId: 'conv-a', sessionId: 'session-1', messageId: 14, type: 'agent_tts', recordedAt: at('14:05:15'), format: 'ogg_vorbis', sampleRate: 24000, seconds: 3 },
-      { externalConversationId: 'conv-b', sessionId: 'session-2', messageId: 31, type: 'user_audio', recordedAt: at('14:30:05'), format: 'webm_opus', seconds: 2 },
-      { externalConversationId: 'conv-b', sessionId: 'session-2', messageId: 32, type: 'user_audio', recordedAt: at('14:30:09'), format: 'wav_pcm', seconds: 2, omitObject: true },
-      { externalConversationId: 'conv-b', sessionId: 'session-2', messageId: 33, type: 'agent_tts', recordedAt: at('14:30:12'), format: 'mp3', seconds: 2, content: Buffer.from('this is not audio at all, just text '.repeat(40)) },
-      { externalConversationId: 'conv-b', sessionId: 'session-3', messageId: 40, type: 'user_audio', recordedAt: at('14:00:00.000'), format: 'wav_pcm', seconds: 2, content: Buffer.alloc(0) },
-      { externalConversationId: 'conv-b', sessionId: 'session-3', messageId: 41, type: 'agent_tts', recordedAt: at('14:59:59.999'), format: 'ogg_vorbis', seconds: 2 },
+      {
+        externalConversationId: 'conv-b',
+        sessionId: 'session-2',
+        messageId: 30,
+        type: 'agent_tts',
+        recordedAt: at('14:30:00'),
+        format: 'mp3',
+        sampleRate: 22050,
+        seconds: 4,
+      },
+      {
+        externalConversationId: 'conv-a',
+        sessionId: 'session-1',
+        messageId: 11,
+        type: 'user_audio',
+        recordedAt: at('14:05:03'),
+        format: 'wav_pcm',
+        sampleRate: 8000,
+        seconds: 3,
+      },
+      {
+        externalConversationId: 'conv-a',
+        sessionId: 'session-1',
+        messageId: 10,
+        type: 'agent_tts',
+        recordedAt: at('14:05:00'),
+        format: 'wav_pcm',
+        sampleRate: 16000,
+        seconds: 3,
+      },
+      {
+        externalConversationId: 'conv-a',
+        sessionId: 'session-1',
+        messageId: 12,
+        type: 'agent_tts',
+        recordedAt: at('14:05:09'),
+        format: 'wav_pcm',
+        sampleRate: 48000,
+        channels: 2,
+        seconds: 5,
+      },
+      {
+        externalConversationId: 'conv-a',
+        sessionId: 'session-1',
+        messageId: 13,
+        type: 'user_audio',
+        recordedAt: at('14:05:15'),
+        format: 'wav_mulaw',
+        sampleRate: 8000,
+        seconds: 6,
+      },
+      {
+        externalConversationId: 'conv-a',
+        sessionId: 'session-1',
+        messageId: 14,
+        type: 'agent_tts',
+        recordedAt: at('14:05:15'),
+        format: 'ogg_vorbis',
+        sampleRate: 24000,
+        seconds: 3,
+      },
+      {
+        externalConversationId: 'conv-b',
+        sessionId: 'session-2',
+        messageId: 31,
+        type: 'user_audio',
+        recordedAt: at('14:30:05'),
+        format: 'webm_opus',
+        seconds: 2,
+      },
+      {
+        externalConversationId: 'conv-b',
+        sessionId: 'session-2',
+        messageId: 32,
+        type: 'user_audio',
+        recordedAt: at('14:30:09'),
+        format: 'wav_pcm',
+        seconds: 2,
+        omitObject: true,
+      },
+      {
+        externalConversationId: 'conv-b',
+        sessionId: 'session-2',
+        messageId: 33,
+        type: 'agent_tts',
+        recordedAt: at('14:30:12'),
+        format: 'mp3',
+        seconds: 2,
+        content: Buffer.from('this is not audio at all, just text '.repeat(40)),
+      },
+      {
+        externalConversationId: 'conv-b',
+        sessionId: 'session-3',
+        messageId: 40,
+        type: 'user_audio',
+        recordedAt: at('14:00:00.000'),
+        format: 'wav_pcm',
+        seconds: 2,
+        content: Buffer.alloc(0),
+      },
+      {
+        externalConversationId: 'conv-b',
+        sessionId: 'session-3',
+        messageId: 41,
+        type: 'agent_tts',
+        recordedAt: at('14:59:59.999'),
+        format: 'ogg_vorbis',
+        seconds: 2,
+      },
       // The neighbouring hours' edges and another tenant's recordings stay out of this hour.
-      { externalConversationId: 'conv-a', sessionId: 'session-1', messageId: 9, type: 'user_audio', recordedAt: at('13:59:59.999'), format: 'wav_pcm', seconds: 2 },
-      { externalConversationId: 'conv-c', sessionId: 'session-9', messageId: 90, type: 'user_audio', recordedAt: at('15:00:00.000'), format: 'wav_pcm', seconds: 2 },
+      {
+        externalConversationId: 'conv-a',
+        sessionId: 'session-1',
+        messageId: 9,
+        type: 'user_audio',
+        recordedAt: at('13:59:59.999'),
+        format: 'wav_pcm',
+        seconds: 2,
+      },
+      {
+        externalConversationId: 'conv-c',
+        sessionId: 'session-9',
+        messageId: 90,
+        type: 'user_audio',
+        recordedAt: at('15:00:00.000'),
+        format: 'wav_pcm',
+        seconds: 2,
+      },
     ]);
     await seed(OTHER_TENANT, [
       { externalConversationId: 'conv-a', sessionId: 'session-1', messageId: 10, type: 'agent_tts', recordedAt: at('14:10:00'), format: 'wav_pcm', seconds: 2 },
@@ -76,7 +190,13 @@ describe('an hour of mixed sources', () => {
     const summary = await archiveTenantHour(job(14), { jobId: 'job-14', signal: new AbortController().signal });
     const key = archiveKey(TENANT, DAY, 14);
     expect(key).toBe('tenant-acme/daily-conversation-audio-recordings/2025/12/12/14.zip');
-    expect(summary).toMatchObject({ outcome: 'available', objectKey: key, fileCount: 11, sessionCount: 3, files: { converted: 8, missing: 1, unconvertible: 2 } });
+    expect(summary).toMatchObject({
+      outcome: 'available',
+      objectKey: key,
+      fileCount: 11,
+      sessionCount: 3,
+      files: { converted: 8, missing: 1, unconvertible: 2 },
+    });
 
     const { entries, bytes, directory } = await readZipObject(env.s3, env.config.s3.archiveBucket, key);
     directories.push(directory);
@@ -114,8 +234,11 @@ describe('an hour of mixed sources', () => {
     expect(entries.find((e) => e.name.endsWith('message_40_user_audio.wav'))?.content.length).toBe(0);
 
     const metadata = JSON.parse(entries.at(-1)!.content.toString('utf8')) as ArchiveMetadata;
+    // Custody: each entry's SHA-256 is of its bytes in the ZIP, each original's of the seeded source object.
+    const entryBytes = new Map(entries.map((entry) => [entry.name, entry.content]));
     const file = (messageId: number, fileName: string, status: string) => {
       const row = byMessage.get(messageId)!;
+      const path = status === 'missing' ? null : `${row.externalConversationId}/${row.sessionId}/${fileName}`;
       return {
         fileName,
         originalPath: row.storagePath,
@@ -124,13 +247,16 @@ describe('an hour of mixed sources', () => {
         timestamp: row.recordedAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
         originalSizeBytes: row.sizeBytes,
         status,
-        path: status === 'missing' ? null : `${row.externalConversationId}/${row.sessionId}/${fileName}`,
+        path,
+        sha256: path === null ? null : sha256(entryBytes.get(path)!),
+        originalSha256: status === 'missing' ? null : row.sha256,
       };
     };
     expect(metadata).toEqual({
       generatedAt: metadata.generatedAt,
       utcDay: '2025-12-12',
       hour: '14',
+      revision: 1,
       totalSessions: 3,
       totalFiles: 11,
       sessions: [
@@ -176,6 +302,7 @@ describe('an hour of mixed sources', () => {
       attempts: 1,
       last_error: null,
       last_run_id: 'run-1',
+      revision: 1,
     });
     expect((row.generated_at as Date).toISOString().replace('.000Z', 'Z')).toBe(metadata.generatedAt);
 
@@ -196,7 +323,11 @@ describe('an hour of mixed sources', () => {
     await archiveTenantHour(job(14, { tenantId: OTHER_TENANT }), { jobId: 'job-other', signal: new AbortController().signal });
     const other = await readZipObject(env.s3, env.config.s3.archiveBucket, archiveKey(OTHER_TENANT, DAY, 14));
     directories.push(other.directory);
-    expect(other.entries.map((e) => e.name)).toEqual(['conv-a/session-1/message_10_agent_tts.opus', 'conv-z/session-z/message_99_agent_tts.opus', 'metadata.json']);
+    expect(other.entries.map((e) => e.name)).toEqual([
+      'conv-a/session-1/message_10_agent_tts.opus',
+      'conv-z/session-z/message_99_agent_tts.opus',
+      'metadata.json',
+    ]);
     const metadata = JSON.parse(other.entries.at(-1)!.content.toString('utf8')) as ArchiveMetadata;
     expect(metadata.sessions.flatMap((s) => s.files.map((f) => f.originalPath)).every((path) => path.startsWith(`${OTHER_TENANT}/`))).toBe(true);
     expect((await archiveRow(OTHER_TENANT, 14)).file_count).toBe(2);
@@ -216,7 +347,42 @@ describe('an hour of mixed sources', () => {
     directories.push(again.directory);
     const metadata = JSON.parse(again.entries.at(-1)!.content.toString('utf8')) as ArchiveMetadata;
     expect(metadata.generatedAt).toBe('2025-12-13T03:00:00Z');
-    expect(await archiveRow(TENANT, 14)).toMatchObject({ status: 'available', attempts: 2, last_run_id: 'run-3', sha256: sha256(again.bytes), size_bytes: again.bytes.length });
+    // A regeneration: revision + 1, in metadata.json and on the row.
+    expect(metadata.revision).toBe(2);
+    expect(await archiveRow(TENANT, 14)).toMatchObject({
+      status: 'available',
+      attempts: 2,
+      revision: 2,
+      last_run_id: 'run-3',
+      sha256: sha256(again.bytes),
+      size_bytes: again.bytes.length,
+    });
+  });
+
+  it('records the fingerprint of the rows it archived; a reconciliation job skips the hour while they are unchanged', async () => {
+    const row = await archiveRow(TENANT, 14);
+    expect(row).toMatchObject({ source_file_count: 11, source_digest: expect.stringMatching(/^-?\d+$/) as string });
+    const { archiveTenantHour } = archiverFor(env);
+    const unchanged = await archiveTenantHour(job(14, { runId: 'run-r1', reconcile: true }), { jobId: 'job-r1', signal: new AbortController().signal });
+    expect(unchanged).toEqual({ outcome: 'skipped', status: 'unchanged' });
+    expect(await archiveRow(TENANT, 14)).toEqual(row);
+
+    // A corrected size changes the fingerprint: the same job now regenerates the hour.
+    const [first]: Array<{ id: number }> = await env.knex('conversation_audio_files').where({ tenant_id: TENANT }).orderBy('id').limit(1).select('id');
+    const { size_bytes: size }: { size_bytes: number } = await env.knex('conversation_audio_files').where({ id: first!.id }).first('size_bytes');
+    await env
+      .knex('conversation_audio_files')
+      .where({ id: first!.id })
+      .update({ size_bytes: Number(size) + 1 });
+    try {
+      const changed = await archiveTenantHour(job(14, { runId: 'run-r2', reconcile: true }), { jobId: 'job-r2', signal: new AbortController().signal });
+      expect(changed).toMatchObject({ outcome: 'available', revision: row.revision + 1, fileCount: 11 });
+      const after = await archiveRow(TENANT, 14);
+      expect(after.source_digest).not.toBe(row.source_digest);
+      expect(after).toMatchObject({ revision: row.revision + 1, last_run_id: 'run-r2' });
+    } finally {
+      await env.knex('conversation_audio_files').where({ id: first!.id }).update({ size_bytes: size });
+    }
   });
 });
 
@@ -233,7 +399,8 @@ describe('two runs of one hour at once', () => {
     const stored = await readZipObject(env.s3, env.config.s3.archiveBucket, archiveKey(TENANT, DAY, hour));
     directories.push(stored.directory);
     const row = await archiveRow(TENANT, hour);
-    expect(row).toMatchObject({ sha256: sha256(stored.bytes), size_bytes: stored.bytes.length, attempts: before.attempts + 2 });
+    expect(row).toMatchObject({ sha256: sha256(stored.bytes), size_bytes: stored.bytes.length, attempts: before.attempts + 2, revision: before.revision + 2 });
+    expect((JSON.parse(stored.entries.at(-1)!.content.toString('utf8')) as ArchiveMetadata).revision).toBe(before.revision + 2);
   });
 
   it('refuses a payload that is not an ArchiveHourJobData', async () => {
@@ -250,19 +417,40 @@ describe('an hour without recordings', () => {
     await insertArchiveRows(env.knex, [{ tenant_id: TENANT, utc_day: DAY, hour: 3, status: 'pending' }]);
     const { archiveTenantHour } = archiverFor(env);
     const summary = await archiveTenantHour(job(3), { jobId: 'job-3', signal: new AbortController().signal });
-    expect(summary).toEqual({ outcome: 'no_data' });
+    expect(summary).toEqual({ outcome: 'no_data', revision: 1 });
     expect(await objectExists(env.s3, env.config.s3.archiveBucket, key)).toBe(false);
-    expect(await archiveRow(TENANT, 3)).toMatchObject({ status: 'no_data', object_key: null, file_count: 0, session_count: 0, size_bytes: 0, attempts: 1, last_run_id: 'run-1' });
+    expect(await archiveRow(TENANT, 3)).toMatchObject({
+      status: 'no_data',
+      object_key: null,
+      file_count: 0,
+      session_count: 0,
+      size_bytes: 0,
+      attempts: 1,
+      last_run_id: 'run-1',
+    });
   });
 });
 
 describe('a store that fails', () => {
   it('fails the job, leaves no object and keeps an available archive available', async () => {
     const hour = 20;
-    await seed(TENANT, [{ externalConversationId: 'conv-f', sessionId: 's', messageId: 1, type: 'agent_tts', recordedAt: at('20:10:00'), format: 'wav_pcm', seconds: 2 }]);
-    await insertArchiveRows(env.knex, [{
-      tenant_id: TENANT, utc_day: DAY, hour, status: 'available', object_key: 'earlier', sha256: 'abc', size_bytes: 10, file_count: 1, session_count: 1, attempts: 1,
-    }]);
+    await seed(TENANT, [
+      { externalConversationId: 'conv-f', sessionId: 's', messageId: 1, type: 'agent_tts', recordedAt: at('20:10:00'), format: 'wav_pcm', seconds: 2 },
+    ]);
+    await insertArchiveRows(env.knex, [
+      {
+        tenant_id: TENANT,
+        utc_day: DAY,
+        hour,
+        status: 'available',
+        object_key: 'earlier',
+        sha256: 'abc',
+        size_bytes: 10,
+        file_count: 1,
+        session_count: 1,
+        attempts: 1,
+      },
+    ]);
     // A source bucket that does not exist is an error of the store, not a missing file.
     const { archiveTenantHour } = archiverFor(env, { buckets: { source: 'no-such-source-bucket', archive: env.config.s3.archiveBucket } });
     await expect(archiveTenantHour(job(hour, { force: true }), { jobId: 'job-f', signal: new AbortController().signal })).rejects.toThrow();
@@ -287,10 +475,23 @@ describe('a source store that fails in the middle of an hour', () => {
     const rows: SeedRow[] = [
       // Stored as they are (undecodable), these push the ZIP past its first 8 MiB part early.
       ...[1, 2].map((messageId) => ({
-        externalConversationId: 'conv-a', sessionId: 's', messageId, type: 'blob', recordedAt: at(`21:00:0${messageId}`), format: 'wav_pcm' as const, seconds: 1, content: blob,
+        externalConversationId: 'conv-a',
+        sessionId: 's',
+        messageId,
+        type: 'blob',
+        recordedAt: at(`21:00:0${messageId}`),
+        format: 'wav_pcm' as const,
+        seconds: 1,
+        content: blob,
       })),
       ...Array.from({ length: 20 }, (_, i) => ({
-        externalConversationId: 'conv-b', sessionId: 's', messageId: 100 + i, type: 'agent_tts', recordedAt: at(`21:10:${String(i).padStart(2, '0')}`), format: 'wav_pcm' as const, seconds: 2,
+        externalConversationId: 'conv-b',
+        sessionId: 's',
+        messageId: 100 + i,
+        type: 'agent_tts',
+        recordedAt: at(`21:10:${String(i).padStart(2, '0')}`),
+        format: 'wav_pcm' as const,
+        seconds: 2,
       })),
     ];
     const seeded = await seed(TENANT, rows);
@@ -310,8 +511,44 @@ describe('a source store that fails in the middle of an hour', () => {
     expect(proxy.refused).toBeGreaterThan(0);
     expect(await objectExists(env.s3, env.config.s3.archiveBucket, archiveKey(TENANT, DAY, hour))).toBe(false);
     expect(await readdir(spool)).toEqual([]);
-    expect(await archiveRow(TENANT, hour)).toMatchObject({ status: 'pending', attempts: 1, last_error: expect.stringMatching(/ServiceUnavailable|503/) });
+    expect(await archiveRow(TENANT, hour)).toMatchObject({
+      status: 'pending',
+      attempts: 1,
+      last_error: expect.stringMatching(/ServiceUnavailable|503/) as string,
+    });
   });
+});
+
+describe('a source store that stalls', () => {
+  it.each([
+    ['never answers a read', 'answer' as const, 22],
+    ['stops sending a body halfway', 'body' as const, 23],
+  ])(
+    'fails the job when it %s, within the request timeout, like any store error',
+    async (_what, stall, hour) => {
+      const seeded = await seed(TENANT, [
+        { externalConversationId: 'conv-a', sessionId: 's', messageId: 1, type: 'agent_tts', recordedAt: at(`${hour}:00:01`), format: 'wav_pcm', seconds: 1 },
+        { externalConversationId: 'conv-a', sessionId: 's', messageId: 2, type: 'agent_tts', recordedAt: at(`${hour}:00:02`), format: 'wav_pcm', seconds: 1 },
+      ]);
+      const stuck = seeded[1]!.storagePath;
+      const proxy = await startS3FaultProxy(env.config.s3.endpoint);
+      proxy.stallWhen = ({ method, path }) => (method === 'GET' && path === `/${env.config.s3.sourceBucket}/${stuck}` ? stall : false);
+      const throughProxy = createS3Client(loadWorkerConfig({ ...env.env, S3_ENDPOINT: proxy.endpoint, S3_REQUEST_TIMEOUT_MS: '500' }).s3);
+      const { archiveTenantHour } = archiverFor(env, { s3: throughProxy });
+      try {
+        await expect(archiveTenantHour(job(hour), { jobId: `job-${hour}`, signal: new AbortController().signal })).rejects.toMatchObject({
+          name: 'TimeoutError',
+        });
+      } finally {
+        throughProxy.destroy();
+        await proxy.close();
+      }
+      expect(proxy.stalled).toBeGreaterThan(0);
+      expect(await objectExists(env.s3, env.config.s3.archiveBucket, archiveKey(TENANT, DAY, hour))).toBe(false);
+      expect(await archiveRow(TENANT, hour)).toMatchObject({ status: 'pending', attempts: 1, last_error: expect.stringMatching(/^TimeoutError: /) as string });
+    },
+    60_000,
+  );
 });
 
 describe('an hour of 1,000 short clips', () => {
@@ -336,7 +573,12 @@ describe('an hour of 1,000 short clips', () => {
     directories.push(directory);
     expect(entries).toHaveLength(1001);
     const expected = [...rows]
-      .sort((a, b) => a.externalConversationId.localeCompare(b.externalConversationId) || a.sessionId.localeCompare(b.sessionId) || a.recordedAt.getTime() - b.recordedAt.getTime())
+      .sort(
+        (a, b) =>
+          a.externalConversationId.localeCompare(b.externalConversationId) ||
+          a.sessionId.localeCompare(b.sessionId) ||
+          a.recordedAt.getTime() - b.recordedAt.getTime(),
+      )
       .map((row) => `${row.externalConversationId}/${row.sessionId}/message_${row.messageId}_${row.type}.opus`);
     expect(entries.slice(0, -1).map((e) => e.name)).toEqual(expected);
     expect(entries.slice(0, -1).every((e) => e.content.subarray(0, 4).toString() === 'OggS' && e.content.includes('OpusHead'))).toBe(true);

@@ -4,12 +4,10 @@ import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { archiveKey, parseArchiveMetadata, parseUtcDay } from '@dcar/domain';
-import type { SourceFile } from '@dcar/archives';
 import type { ArchiveHourJobData } from '@dcar/platform';
 import { createTestEnvironment, type TestEnvironment } from '@dcar/testing';
 import { seedConversationAudio, type SeedRow } from '@dcar/testing/seed';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EntryNamer, safeSegment } from '../src/layout.js';
 import { archiverFor, readZipObject } from './helpers.js';
 
 const run = promisify(execFile);
@@ -47,8 +45,26 @@ describe('message ids above 2^53', () => {
   it('are written exactly in file names and in metadata.json', async () => {
     const at = new Date(`${DAY}T05:10:00Z`);
     const { zip, metadataText } = await archiveHour(5, [
-      { externalConversationId: 'conv-big', sessionId: 'session-1', messageId: '9223372036854775807', type: 'agent_tts', recordedAt: at, format: 'wav_pcm', seconds: 1, seed: 1 },
-      { externalConversationId: 'conv-big', sessionId: 'session-1', messageId: '9007199254740993', type: 'user_audio', recordedAt: at, format: 'wav_pcm', seconds: 1, seed: 2 },
+      {
+        externalConversationId: 'conv-big',
+        sessionId: 'session-1',
+        messageId: '9223372036854775807',
+        type: 'agent_tts',
+        recordedAt: at,
+        format: 'wav_pcm',
+        seconds: 1,
+        seed: 1,
+      },
+      {
+        externalConversationId: 'conv-big',
+        sessionId: 'session-1',
+        messageId: '9007199254740993',
+        type: 'user_audio',
+        recordedAt: at,
+        format: 'wav_pcm',
+        seconds: 1,
+        seed: 2,
+      },
     ]);
     expect(zip.entries.map((entry) => entry.name)).toEqual([
       'conv-big/session-1/message_9007199254740993_user_audio.opus',
@@ -68,68 +84,6 @@ describe('message ids above 2^53', () => {
 
 const sha8 = (value: string) => createHash('sha256').update(value, 'utf8').digest('hex').slice(0, 8);
 
-function source(overrides: Partial<SourceFile>): SourceFile {
-  return {
-    id: 1,
-    externalConversationId: 'conv-1',
-    sessionId: 'session-1',
-    messageId: '7',
-    type: 'agent_tts',
-    storagePath: 't/x/7_agent_tts.wav',
-    sizeBytes: 10,
-    recordedAt: new Date('2025-12-12T14:00:00Z'),
-    ...overrides,
-  };
-}
-
-describe('path segments inside the ZIP', () => {
-  it('avoid Windows device names, trailing dots and more than 255 bytes', () => {
-    expect(['CON', 'con.txt', 'Nul', 'aux.tar.gz', 'COM1', 'com9.x', 'LPT1', 'lpt0'].map(safeSegment)).toEqual([
-      '_CON', '_con.txt', '_Nul', '_aux.tar.gz', '_COM1', '_com9.x', '_LPT1', '_lpt0',
-    ]);
-    expect(['CONSOLE', 'COM10', 'connect.txt', 'nul-1'].map(safeSegment)).toEqual(['CONSOLE', 'COM10', 'connect.txt', 'nul-1']);
-    expect(['trailingdot.', 'PRN.', 'a b ', '...', ''].map(safeSegment)).toEqual(['trailingdot_', 'PRN_', 'a_b_', '___', '_']);
-    const long = 'x'.repeat(70_000);
-    expect(safeSegment(long)).toBe(`${'x'.repeat(246)}~${sha8(long)}`);
-    expect(Buffer.byteLength(safeSegment(long))).toBe(255);
-    expect(safeSegment(`${'y'.repeat(300)}A`)).not.toBe(safeSegment(`${'y'.repeat(300)}B`));
-    expect(safeSegment('x'.repeat(255))).toBe('x'.repeat(255));
-    // Non-ASCII becomes '_' too: every character of a segment is one byte.
-    expect(safeSegment('café/Ω')).toBe('caf___');
-  });
-
-  it('give distinct ids distinct folders, ignoring case, and never hide metadata.json', () => {
-    const namer = new EntryNamer();
-    const path = (overrides: Partial<SourceFile>) => namer.name(source(overrides), 'converted').entryPath;
-    expect(path({ externalConversationId: 'ABC' })).toBe('ABC/session-1/message_7_agent_tts.opus');
-    expect(path({ externalConversationId: 'abc' })).toBe('abc~2/session-1/message_7_agent_tts.opus');
-    expect(path({ externalConversationId: 'Abc', messageId: '8' })).toBe('Abc~3/session-1/message_8_agent_tts.opus');
-    // The same id keeps its folder.
-    expect(path({ externalConversationId: 'abc', messageId: '9' })).toBe('abc~2/session-1/message_9_agent_tts.opus');
-    expect(path({ externalConversationId: 'metadata.json' })).toBe('metadata.json~2/session-1/message_7_agent_tts.opus');
-    expect(path({ externalConversationId: 'METADATA.JSON' })).toBe('METADATA.JSON~3/session-1/message_7_agent_tts.opus');
-    // Two ids that only differ in a character made safe.
-    expect(path({ externalConversationId: 'a b' })).toBe('a_b/session-1/message_7_agent_tts.opus');
-    expect(path({ externalConversationId: 'a_b' })).toBe('a_b~2/session-1/message_7_agent_tts.opus');
-    // Sessions are unique within their conversation's folder.
-    expect(path({ externalConversationId: 'conv', sessionId: 'S' })).toBe('conv/S/message_7_agent_tts.opus');
-    expect(path({ externalConversationId: 'conv', sessionId: 's' })).toBe('conv/s~2/message_7_agent_tts.opus');
-    expect(path({ externalConversationId: 'other', sessionId: 's' })).toBe('other/s/message_7_agent_tts.opus');
-  });
-
-  it('keep file names within 255 bytes, with their extension, distinct per row', () => {
-    const namer = new EntryNamer();
-    const type = `agent_${'t'.repeat(400)}`;
-    const first = namer.name(source({ type }), 'converted');
-    const second = namer.name(source({ type }), 'converted');
-    const stem = `message_7_${type}`;
-    expect(first.fileName).toBe(`${stem.slice(0, 255 - 5 - 9)}~${sha8(stem)}.opus`);
-    expect(second.fileName).toBe(`${stem.slice(0, 255 - 5 - 9)}~${sha8(`${stem}-2`)}.opus`);
-    expect([first.fileName, second.fileName].map((name) => Buffer.byteLength(name))).toEqual([255, 255]);
-    expect(namer.name(source({ messageId: '8', type: 'a b' }), 'converted').fileName).toBe('message_8_a_b.opus');
-  });
-});
-
 /** Every file under `directory`, as paths relative to it. */
 async function filesUnder(directory: string, prefix = ''): Promise<string[]> {
   const found: string[] = [];
@@ -145,10 +99,25 @@ describe('an hour of hostile ids', () => {
   it('archives every file under a safe, distinct path that unzip extracts, with the real ids in metadata.json', async () => {
     const at = (second: number) => new Date(`${DAY}T06:00:${String(second).padStart(2, '0')}Z`);
     const huge = 'x'.repeat(70_000);
-    const conversations = [huge, `${'y'.repeat(300)}A`, `${'y'.repeat(300)}B`, 'metadata.json', 'ABC', 'abc', 'CON', 'trailingdot.', 'nul.txt', 'ok'];
+    const conversations = [
+      huge,
+      `${'y'.repeat(300)}A`,
+      `${'y'.repeat(300)}B`,
+      'metadata.json',
+      'ABC',
+      'abc',
+      'CON',
+      'trailingdot.',
+      'nul.txt',
+      'ok',
+      'görüşme 1',
+      'caf\u00e9',
+      'cafe\u0301',
+    ];
+    const sessions: Record<string, string> = { ok: 'S', 'görüşme 1': '会话 (2)' };
     const rows: SeedRow[] = conversations.map((conversation, i) => ({
       externalConversationId: conversation,
-      sessionId: conversation === 'ok' ? 'S' : 'session ',
+      sessionId: sessions[conversation] ?? 'session ',
       messageId: 100 + i,
       type: 'agent_tts',
       recordedAt: at(i),
@@ -158,25 +127,60 @@ describe('an hour of hostile ids', () => {
       storagePath: `${TENANT}/hostile/${i}.wav`,
     }));
     rows.push(
-      { externalConversationId: 'ok', sessionId: 's', messageId: 200, type: 'user_audio', recordedAt: at(20), format: 'wav_pcm', seconds: 1, storagePath: `${TENANT}/hostile/s.wav` },
-      { externalConversationId: 'ok', sessionId: 's', messageId: 201, type: `agent_${'t'.repeat(400)}`, recordedAt: at(21), format: 'wav_pcm', seconds: 1, storagePath: `${TENANT}/hostile/t.wav` },
-      { externalConversationId: 'ok', sessionId: 's', messageId: 202, type: 'user_audio', recordedAt: at(22), format: 'wav_pcm', seconds: 1, storagePath: `${TENANT}/hostile/missing.wav`, omitObject: true },
+      {
+        externalConversationId: 'ok',
+        sessionId: 's',
+        messageId: 200,
+        type: 'user_audio',
+        recordedAt: at(20),
+        format: 'wav_pcm',
+        seconds: 1,
+        storagePath: `${TENANT}/hostile/s.wav`,
+      },
+      {
+        externalConversationId: 'ok',
+        sessionId: 's',
+        messageId: 201,
+        type: `agent_${'t'.repeat(400)}`,
+        recordedAt: at(21),
+        format: 'wav_pcm',
+        seconds: 1,
+        storagePath: `${TENANT}/hostile/t.wav`,
+      },
+      {
+        externalConversationId: 'ok',
+        sessionId: 's',
+        messageId: 202,
+        type: 'user_audio',
+        recordedAt: at(22),
+        format: 'wav_pcm',
+        seconds: 1,
+        storagePath: `${TENANT}/hostile/missing.wav`,
+        omitObject: true,
+      },
     );
     const { summary, zip, metadataText } = await archiveHour(6, rows);
     expect(summary).toMatchObject({ outcome: 'available', fileCount: rows.length, files: { converted: rows.length - 1, missing: 1 } });
 
     const names = zip.entries.map((entry) => entry.name);
     expect(names).toContain(`${'x'.repeat(246)}~${sha8(huge)}/session_/message_100_agent_tts.opus`);
-    expect(names).toEqual(expect.arrayContaining([
-      'metadata.json~2/session_/message_103_agent_tts.opus',
-      'ABC/session_/message_104_agent_tts.opus',
-      'abc~2/session_/message_105_agent_tts.opus',
-      '_CON/session_/message_106_agent_tts.opus',
-      'trailingdot_/session_/message_107_agent_tts.opus',
-      '_nul.txt/session_/message_108_agent_tts.opus',
-      'ok/S/message_109_agent_tts.opus',
-      'ok/s~2/message_200_user_audio.opus',
-    ]));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'metadata.json~2/session_/message_103_agent_tts.opus',
+        'ABC/session_/message_104_agent_tts.opus',
+        'abc~2/session_/message_105_agent_tts.opus',
+        '_CON/session_/message_106_agent_tts.opus',
+        'trailingdot_/session_/message_107_agent_tts.opus',
+        '_nul.txt/session_/message_108_agent_tts.opus',
+        'ok/S/message_109_agent_tts.opus',
+        'ok/s~2/message_200_user_audio.opus',
+        // An id that is a valid name is its folder's name, whatever its script.
+        'görüşme 1/会话 (2)/message_110_agent_tts.opus',
+        // Composed and decomposed é: ids are taken in byte order, so the decomposed one comes first.
+        'cafe\u0301/session_/message_112_agent_tts.opus',
+        'caf\u00e9~2/session_/message_111_agent_tts.opus',
+      ]),
+    );
     for (const name of names) {
       for (const segment of name.split('/')) {
         expect(Buffer.byteLength(segment), name.slice(0, 40)).toBeLessThanOrEqual(255);
@@ -184,7 +188,7 @@ describe('an hour of hostile ids', () => {
         expect(segment, name.slice(0, 40)).not.toMatch(/[. ]$/);
       }
     }
-    expect(new Set(names.map((name) => name.toLowerCase())).size).toBe(names.length);
+    expect(new Set(names.map((name) => name.normalize('NFC').toLowerCase())).size).toBe(names.length);
     expect(names.filter((name) => name.toLowerCase() === 'metadata.json')).toEqual(['metadata.json']);
 
     // metadata.json keeps the real ids and maps each file to its entry.
@@ -193,6 +197,9 @@ describe('an hour of hostile ids', () => {
       ['ABC', 'session '],
       ['CON', 'session '],
       ['abc', 'session '],
+      ['cafe\u0301', 'session '],
+      ['caf\u00e9', 'session '],
+      ['görüşme 1', '会话 (2)'],
       ['metadata.json', 'session '],
       ['nul.txt', 'session '],
       ['ok', 'S'],

@@ -136,7 +136,10 @@ describe('server-side encryption of archives', () => {
     await queue.add(QueueNames.archiveHour, data, { jobId: archiveHourJobId(data), attempts: 1 });
     await waitFor(
       async () => {
-        const row = await env.knex('hourly_archives').where({ tenant_id: TENANT, utc_day: DAY, hour: 9 }).first();
+        const row = await env
+          .knex<{ tenant_id: string; utc_day: string; hour: number; status: string }>('hourly_archives')
+          .where({ tenant_id: TENANT, utc_day: DAY, hour: 9 })
+          .first();
         return row?.status === 'available' ? row : undefined;
       },
       { timeoutMs: 60_000, intervalMs: 100, what: 'the hour to be archived' },

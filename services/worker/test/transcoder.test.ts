@@ -1,11 +1,8 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { synthesizeAudio } from '@dcar/testing/audio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { planBatches } from '../src/archive-builder.js';
-import type { SourceFile } from '@dcar/archives';
-import { EntryNamer, safeSegment } from '../src/layout.js';
 import { inspectOggOpus } from '../src/ogg-opus.js';
 import { createTranscoder } from '../src/transcoder.js';
 import { probe } from './helpers.js';
@@ -55,17 +52,19 @@ describe('transcoder', () => {
     expect(results.map((result) => result.ok)).toEqual([true, false, false, true]);
     // The batch failed as a whole (a bad input stops ffmpeg), so each file was redone on its own.
     expect(processes).toBe(5);
-    expect(results[1]).toMatchObject({ ok: false, reason: expect.stringMatching(/ffmpeg exited with 1/) });
-    expect(results[2]).toMatchObject({ ok: false, reason: expect.stringMatching(/not a complete Ogg Opus stream/) });
+    expect(results[1]).toMatchObject({ ok: false, reason: expect.stringMatching(/ffmpeg exited with 1/) as string });
+    expect(results[2]).toMatchObject({ ok: false, reason: expect.stringMatching(/not a complete Ogg Opus stream/) as string });
     const a = await probe(await readFile(items[0]!.outputPath), directory, 'a-check.opus');
     expect(a).toMatchObject({ codecName: 'opus', channels: 1 });
     expect(a.durationSeconds).toBeCloseTo(2, 1);
-    expect(results[3]).toMatchObject({ ok: true, durationSeconds: expect.closeTo(3, 1) });
+    expect(results[3]).toMatchObject({ ok: true, durationSeconds: expect.closeTo(3, 1) as number });
   });
 
   it('a batch of good inputs runs in one ffmpeg process', async () => {
     const items = await Promise.all(
-      [1, 2, 3].map(async (seed) => input(`ok-${seed}.wav`, await synthesizeAudio({ format: 'wav_mulaw', seconds: seed, sampleRate: 8000, channels: 1, seed }))),
+      [1, 2, 3].map(async (seed) =>
+        input(`ok-${seed}.wav`, await synthesizeAudio({ format: 'wav_mulaw', seconds: seed, sampleRate: 8000, channels: 1, seed })),
+      ),
     );
     const { results, processes } = await createTranscoder().transcodeBatch(items, new AbortController().signal);
     expect(processes).toBe(1);
@@ -88,43 +87,29 @@ describe('transcoder', () => {
     await writeFile(item.outputPath, whole.subarray(0, whole.length - 100));
     expect(await inspectOggOpus(item.outputPath)).toBeNull();
   });
-});
 
-describe('layout', () => {
-  const source = (overrides: Partial<SourceFile>): SourceFile => ({
-    id: 1,
-    externalConversationId: 'conv-1',
-    sessionId: 'session-1',
-    messageId: '7',
-    type: 'agent_tts',
-    storagePath: 't/x/7_agent_tts.WAV',
-    sizeBytes: 10,
-    recordedAt: new Date('2025-12-12T14:00:00Z'),
-    ...overrides,
-  });
-
-  it('names entries by the contract, keeps the original extension for unconvertible files and never reuses a path', () => {
-    const namer = new EntryNamer();
-    expect(namer.name(source({}), 'converted')).toMatchObject({ fileName: 'message_7_agent_tts.opus', entryPath: 'conv-1/session-1/message_7_agent_tts.opus' });
-    expect(namer.name(source({}), 'converted')).toMatchObject({ fileName: 'message_7_agent_tts-2.opus' });
-    expect(namer.name(source({ messageId: '8' }), 'unconvertible')).toMatchObject({ fileName: 'message_8_agent_tts.wav' });
-    expect(namer.name(source({ messageId: '9' }), 'missing')).toMatchObject({ fileName: 'message_9_agent_tts.opus', entryPath: null });
-  });
-
-  it('keeps ids from escaping their folder when the ZIP is extracted', () => {
-    expect(safeSegment('../../etc')).toBe('.._.._etc');
-    expect(safeSegment('..')).toBe('__');
-    expect(safeSegment('a/b\\c d')).toBe('a_b_c_d');
-    expect(safeSegment('conv-123')).toBe('conv-123');
-    const namer = new EntryNamer();
-    expect(namer.name(source({ externalConversationId: '..', sessionId: '/abs' }), 'converted').entryPath).toBe('__/_abs/message_7_agent_tts.opus');
-  });
-
-  it('plans consecutive batches that shrink towards the end and keep big files alone', () => {
-    const files = Array.from({ length: 40 }, () => ({ sizeBytes: 1000 }));
-    const batches = planBatches(files, { maxFiles: 16, maxBytes: 1_000_000 }, 2);
-    expect(batches.flat()).toEqual(files.map((_, index) => index));
-    expect(batches.map((batch) => batch.length)).toEqual([5, 5, 4, 4, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1]);
-    expect(planBatches([{ sizeBytes: 10 }, { sizeBytes: 900 }, { sizeBytes: 10 }], { maxFiles: 16, maxBytes: 500 }, 1)).toEqual([[0], [1], [2]]);
+  it('never follows a source that names other files: playlists and lists are not decoded, real formats still are', async () => {
+    // A media file elsewhere on the worker's machine, which a hostile source object names.
+    const elsewhere = join(directory, 'elsewhere');
+    await mkdir(elsewhere);
+    const secret = join(elsewhere, 'secret.mp3');
+    await writeFile(secret, await synthesizeAudio({ format: 'mp3', seconds: 2, sampleRate: 16000, channels: 1, seed: 9 }));
+    const hostile = [
+      await input('hls.src', Buffer.from(`#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\n${secret}\n#EXT-X-ENDLIST\n`)),
+      await input('concat.src', Buffer.from(`ffconcat version 1.0\nfile ${join('elsewhere', 'secret.mp3')}\n`)),
+      await input(
+        'dash.src',
+        Buffer.from(
+          `<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT2S"><Period><AdaptationSet mimeType="audio/mpeg"><Representation id="a" bandwidth="64000"><BaseURL>${secret}</BaseURL></Representation></AdaptationSet></Period></MPD>`,
+        ),
+      ),
+    ];
+    const formats = await Promise.all([
+      input('m.src', await synthesizeAudio({ format: 'mp3', seconds: 1, sampleRate: 16000, channels: 1, seed: 3 })),
+      input('w.src', await synthesizeAudio({ format: 'webm_opus', seconds: 1, sampleRate: 48000, channels: 1, seed: 4 })),
+    ]);
+    const { results } = await createTranscoder().transcodeBatch([...hostile, ...formats], new AbortController().signal);
+    expect(results.map((result) => result.ok)).toEqual([false, false, false, true, true]);
+    for (const result of results.slice(0, 3)) expect(result).toMatchObject({ ok: false, reason: expect.stringMatching(/ffmpeg exited with 1/) as string });
   });
 });

@@ -65,8 +65,14 @@ export async function registerAccessTokens(app: FastifyInstance, auth: AuthConfi
     secret: { private: auth.signingKey, public: verificationKey },
     sign: { algorithm: 'HS256', kid: signingKeyId(auth.signingKey), iss: OWN_ISSUER, expiresIn: `${auth.tokenTtlSeconds}s` },
     decode: { complete: true },
-    verify: { algorithms: ['HS256', 'RS256'], requiredClaims: ['exp', 'iss'] },
+    // RFC 6750 §2.1: `Bearer 1*SP token`; the plugin's own reading accepts exactly one space.
+    verify: { algorithms: ['HS256', 'RS256'], requiredClaims: ['exp', 'iss'], extractToken: bearerTokenOf },
   });
+}
+
+/** The token of an `Authorization: Bearer <token>` header (scheme in any case, one or more spaces); undefined otherwise. */
+function bearerTokenOf(request: FastifyRequest): string | undefined {
+  return /^Bearer +(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
 }
 
 function scopesOf(claims: Record<string, unknown>): string[] {

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { Scopes } from '@dcar/domain';
 import { findApiClient } from '@dcar/host';
 import { hashSecret, verifySecret, type AuthConfig, type Knex } from '@dcar/platform';
+import { readBasicCredentials } from './basic.js';
 
 /** An OAuth2 error (RFC 6749 §5.2): the body is `{"error": code}`. */
 export class OAuthError extends Error {
@@ -72,17 +73,14 @@ export function readClientCredentials(
   authorization: string | undefined,
   body: { client_id?: string | undefined; client_secret?: string | undefined },
 ): { clientId: string; clientSecret: string; method: 'basic' | 'body' } | null {
-  const basic = authorization?.match(/^Basic\s+([A-Za-z0-9+/=]+)\s*$/i);
+  const basic = readBasicCredentials(authorization);
   const inBody = body.client_id !== undefined || body.client_secret !== undefined;
   if (authorization !== undefined && !basic) throw new OAuthError(401, 'invalid_client');
-  if (basic?.[1]) {
+  if (basic) {
     if (inBody) throw new OAuthError(400, 'invalid_request');
-    const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    if (colon < 0) throw new OAuthError(401, 'invalid_client');
     const formDecode = (value: string) => decodeURIComponent(value.replace(/\+/g, ' '));
     try {
-      return { clientId: formDecode(decoded.slice(0, colon)), clientSecret: formDecode(decoded.slice(colon + 1)), method: 'basic' };
+      return { clientId: formDecode(basic.user), clientSecret: formDecode(basic.password), method: 'basic' };
     } catch {
       throw new OAuthError(401, 'invalid_client');
     }

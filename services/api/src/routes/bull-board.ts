@@ -6,21 +6,12 @@ import type { AuthConfig } from '@dcar/platform';
 import type { RunQueues } from '@dcar/runs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TooManyAttemptsError, type GuessThrottle } from '../auth/guess-throttle.js';
+import { readBasicCredentials } from '../auth/basic.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 
 function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
-}
-
-/** The user name and password of an HTTP Basic header; null when there is none or it is garbled. */
-function readBasicCredentials(authorization: string | undefined): { user: string; password: string } | null {
-  const match = authorization?.match(/^Basic\s+([A-Za-z0-9+/=]+)\s*$/i);
-  if (!match?.[1]) return null;
-  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0) return null;
-  return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
 /** The host's client id and secret, so the dashboard opens in a browser; compared in constant time. */
@@ -35,7 +26,9 @@ export async function registerBullBoard(app: FastifyInstance, deps: { queues: Ru
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(BULL_BOARD_PATH);
   createBullBoard({
-    queues: [deps.queues.archiveHour, deps.queues.archiveRun, deps.queues.maintenance, deps.queues.webhookDelivery].map((queue) => new BullMQAdapter(queue, { readOnlyMode: false })),
+    queues: [deps.queues.archiveHour, deps.queues.archiveRun, deps.queues.maintenance, deps.queues.webhookDelivery].map(
+      (queue) => new BullMQAdapter(queue, { readOnlyMode: false }),
+    ),
     serverAdapter,
     options: { uiConfig: { boardTitle: 'Daily audio archives' } },
   });

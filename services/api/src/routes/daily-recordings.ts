@@ -24,7 +24,6 @@ import { BearerTokenRefused, InsufficientScope } from '../auth/bearer-challenge.
 import { buildDailyReport, summariseDay } from '../daily-report.js';
 import { FrameworkMessages } from '../errors.js';
 import { dailyRecordingOutcome, type ApiMetrics } from '../metrics.js';
-import type { Presigner } from '../presign.js';
 import { slidingWindowStore, type SlidingWindow } from '../sliding-window.js';
 
 export const DAY_LIST_PATH = '/api/external/conversations/daily-audio-recordings';
@@ -40,11 +39,16 @@ function rawDayPath(url: string): string | null {
   return url.slice(DAILY_RECORDINGS_PREFIX.length, end < 0 ? undefined : end);
 }
 
+/** A download link's path after the prefix (CONTRACT §4.4): `{utcDay}/hours/{HH}/archive`, whatever the two segments hold. */
+const LINK_PATH_SHAPE = /^[^/]*\/hours\/[^/]*\/archive$/;
+
 /**
  * Fastify's `rewriteUrl`: a day the router would refuse itself (percent-encoding that does not
  * decode, a segment over `maxParamLength`) is routed to the endpoint as an unreadable day, so the
  * caller still gets the contract's checks in order (the token's 401 first) and the call is audited,
- * instead of the framework's own 400 or 414 before any check.
+ * instead of the framework's own 400 or 414 before any check. A download link's path with such a
+ * day or hour goes to the link endpoint the same way, whose answer is then the malformed link's 403
+ * (not the bearer token's 401 of the daily endpoint).
  */
 export function routableDailyUrl(url: string, maxParamLength: number): string {
   const dayPath = rawDayPath(url);
@@ -56,7 +60,15 @@ export function routableDailyUrl(url: string, maxParamLength: number): string {
     decoded = null;
   }
   if (decoded !== null && decoded.split('/').every((segment) => segment.length <= maxParamLength)) return url;
-  return `${DAILY_RECORDINGS_PREFIX}${UNREADABLE_DAY}${url.slice(DAILY_RECORDINGS_PREFIX.length + dayPath.length)}`;
+  const readable = LINK_PATH_SHAPE.test(dayPath) ? `${UNREADABLE_DAY}/hours/${UNREADABLE_DAY}/archive` : UNREADABLE_DAY;
+  return `${DAILY_RECORDINGS_PREFIX}${readable}${url.slice(DAILY_RECORDINGS_PREFIX.length + dayPath.length)}`;
+}
+
+/** A rewritten link's day and hour as the caller sent them (raw), for its audit record; null when the URL was not rewritten. */
+export function unreadableLinkParts(request: FastifyRequest): { utcDay: string; hour: string } | null {
+  if (request.originalUrl === request.url) return null;
+  const [utcDay = '', , hour = ''] = rawDayPath(request.originalUrl)?.split('/') ?? [];
+  return { utcDay, hour };
 }
 
 /** The day as the caller sent it: the raw text when the router could not read it, else the decoded parameter. */
@@ -66,10 +78,23 @@ function requestedDay(request: FastifyRequest): string | null {
   return typeof utcDay === 'string' ? utcDay : null;
 }
 
+/** What a download link is made of: the hour's archive and who asked for it. */
+export interface HourLinkRequest {
+  tenantId: string;
+  clientId: string;
+  issuer: Principal['issuer'];
+  utcDay: UtcDay;
+  hour: number;
+  /** The archive's object key. */
+  key: string;
+}
+
 /** What the checks before the rate limit established; the handler reads it. */
 interface AuthorizedTenant {
   tenantId: string;
   clientId: string;
+  /** Who issued the caller's token: its download links say so, to be checked the same way. */
+  issuer: Principal['issuer'];
   retentionDays: number;
   /** The archive rows the request needs (its day's, or its range's), read alongside the checks. */
   hours: Array<HourArchive & { utcDay: UtcDay }>;
@@ -90,7 +115,8 @@ export interface DailyRecordingsDeps {
   /** The limit's counts, in Redis. */
   limits: SlidingWindow;
   auth: AuthConfig;
-  presigner: Presigner;
+  /** The download link of one available hour: a signed link to the API, or a presigned store URL (DOWNLOAD_LINKS). */
+  signLink: (link: HourLinkRequest, now: Date) => string;
   metrics: ApiMetrics;
   now: () => Date;
   rateLimitPerHour: number;
@@ -122,7 +148,13 @@ async function authorizeTenant(
   }
   if (!principal.scopes.has(Scopes.external) || principal.tenantId === null) throw new InsufficientScope(Scopes.external, ContractMessages.missingScope);
   if (!access.feature?.enabled) throw new UserFacingError(403, ContractMessages.featureDisabled);
-  request.authorizedTenant = { tenantId: principal.tenantId, clientId: principal.clientId, retentionDays: access.feature.retentionDays, hours };
+  request.authorizedTenant = {
+    tenantId: principal.tenantId,
+    clientId: principal.clientId,
+    issuer: principal.issuer,
+    retentionDays: access.feature.retentionDays,
+    hours,
+  };
 }
 
 /** The day(s) a request asked for, as sent, for the audit log: the path's day, or the list's `from..to`. */
@@ -240,7 +272,9 @@ export async function registerDailyRecordingsRoute(app: FastifyInstance, deps: D
         common.onRequestHeaders,
         async (request) => {
           const day = parseUtcDay(request.params.utcDay);
-          await authorizeTenant(deps, request, async (tenantId) => (day ? (await findDayArchives(deps.db, tenantId, day)).map((h) => ({ ...h, utcDay: day })) : []));
+          await authorizeTenant(deps, request, async (tenantId) =>
+            day ? (await findDayArchives(deps.db, tenantId, day)).map((h) => ({ ...h, utcDay: day })) : [],
+          );
         },
       ],
       preHandler: rateLimit,
@@ -249,7 +283,7 @@ export async function registerDailyRecordingsRoute(app: FastifyInstance, deps: D
         deps.metrics.dailyRecordingRequests.inc({ outcome: dailyRecordingOutcome(reply.statusCode) });
       },
     },
-    async (request) => {
+    (request) => {
       const tenant = request.authorizedTenant;
       if (!tenant) throw new Error('daily recordings handler reached without an authorized tenant');
       const now = deps.now();
@@ -266,7 +300,7 @@ export async function registerDailyRecordingsRoute(app: FastifyInstance, deps: D
         day,
         hours,
         retentionDays: tenant.retentionDays,
-        sign: (key) => deps.presigner.presignGet(key, now),
+        sign: (key, hour) => deps.signLink({ tenantId: tenant.tenantId, clientId: tenant.clientId, issuer: tenant.issuer, utcDay: day, hour, key }, now),
         onKeyMismatch: (hour, storedKey) => log.error({ hour, storedKey }, 'archive row points at a key outside the tenant’s own: not signed'),
       });
       log.info({ available: report.links.filter((l) => l.status === 'available').length }, 'daily recording links served');
@@ -290,6 +324,9 @@ export async function registerDailyRecordingsRoute(app: FastifyInstance, deps: D
         querystring: DayListQuery,
         response: DayListAnswers,
       },
+      // A `from` or `to` the schema refuses (a repeated parameter arrives as a list) is not a date:
+      // the handler answers the contract's date message, not the schema's "must be string".
+      attachValidation: true,
       // The limit counts in onRequest here, before the query's schema is checked: a malformed query
       // (a repeated `from`) then answers its 400 after the limit, in the contract's order.
       onRequest: [
@@ -304,7 +341,7 @@ export async function registerDailyRecordingsRoute(app: FastifyInstance, deps: D
       ],
       onSend: common.onSend,
     },
-    async (request): Promise<DayList> => {
+    (request): DayList => {
       const tenant = request.authorizedTenant;
       if (!tenant) throw new Error('day list handler reached without an authorized tenant');
       const now = deps.now();
@@ -336,10 +373,11 @@ export async function registerDailyRecordingsRoute(app: FastifyInstance, deps: D
 
   // Anything else under the endpoints' path: the token still comes first (401), then a 404.
   await app.register(
-    async (scope) => {
+    (scope, _options, done) => {
       scope.setNotFoundHandler({ preHandler: async (request: FastifyRequest) => void (await authenticate(request, deps.auth)) }, async (_request, reply) =>
         reply.code(404).send({ error: FrameworkMessages.notFound }),
       );
+      done();
     },
     { prefix: DAY_LIST_PATH },
   );

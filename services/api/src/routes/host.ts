@@ -1,34 +1,32 @@
 import {
   ApplicationParams,
   CreateApplicationBody,
+  DownloadsQuery,
   FeatureBody,
   HostAnswers,
   HostErrorAnswers,
   HostMessages,
   PutTenantBody,
+  RunListQuery,
   RunParams,
   StartRunBody,
   TenantParams,
   requiresScope,
+  type Download,
 } from '@dcar/api-schemas';
-import { Scopes, UserFacingError } from '@dcar/domain';
-import {
-  createApplication,
-  getTenant,
-  listApplications,
-  listTenants,
-  putTenant,
-  revokeApplication,
-  setDailyAudioFeature,
-} from '@dcar/host';
+import { ContractMessages, Scopes, UserFacingError, formatHour, parseUtcDay } from '@dcar/domain';
+import { createApplication, getTenant, listApplications, listTenants, putTenant, revokeApplication, setDailyAudioFeature } from '@dcar/host';
 import type { AuthConfig, Knex, Logger } from '@dcar/platform';
-import { getRunReport, startRun, type RunQueues } from '@dcar/runs';
+import { getRunReport, listRuns, startRun, type RunQueues } from '@dcar/runs';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { listDownloads } from '../audit.js';
 import { authenticate } from '../auth/access-tokens.js';
 import { InsufficientScope } from '../auth/bearer-challenge.js';
 
 const errors = HostErrorAnswers;
+/** How many downloads the host's list shows. */
+const DOWNLOADS_LISTED = 100;
 
 export interface HostRoutesDeps {
   db: Knex;
@@ -50,8 +48,8 @@ export async function requireHostAdmin(auth: AuthConfig, request: FastifyRequest
  * answer a UserFacingError with its status.
  */
 export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesDeps): Promise<void> {
-  await app.register(async (scope) => {
-    scope.addHook('onRequest', async (request) => requireHostAdmin(deps.auth, request));
+  await app.register((scope, _options, done) => {
+    scope.addHook('onRequest', (request) => requireHostAdmin(deps.auth, request));
     const host = scope.withTypeProvider<TypeBoxTypeProvider>();
     const common = { tags: ['host'], security: requiresScope(Scopes.hostAdmin) };
 
@@ -138,6 +136,42 @@ export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesD
       async (request) => listApplications(deps.db, request.params.tenantId),
     );
 
+    host.get(
+      '/api/host/tenants/:tenantId/downloads',
+      {
+        schema: {
+          ...common,
+          operationId: 'listTenantDownloads',
+          summary: 'Who fetched the tenant’s hours, and which bytes: the last 100 answers of its download links',
+          description:
+            'Each answer of the download link endpoint for the tenant, newest first (of one UTC day, with utcDay): the application, ' +
+            'the hour, the status, the SHA-256 of the archive a 302 redirected to, and the client’s address.',
+          params: TenantParams,
+          querystring: DownloadsQuery,
+          response: { 200: HostAnswers.downloads, ...errors },
+        },
+      },
+      async (request): Promise<Download[]> => {
+        const { tenantId } = request.params;
+        const { utcDay } = request.query;
+        const day = utcDay === undefined ? undefined : parseUtcDay(utcDay);
+        if (day === null) throw new UserFacingError(400, ContractMessages.invalidDay);
+        await getTenant(deps.db, tenantId);
+        const records = await listDownloads(deps.db, { tenantId, ...(day ? { utcDay: day } : {}), limit: DOWNLOADS_LISTED });
+        return records.map((record) => ({
+          occurredAt: record.occurredAt.toISOString(),
+          clientId: record.clientId,
+          utcDay: record.utcDay,
+          hour: record.hour === null ? null : formatHour(record.hour),
+          status: record.statusCode,
+          sha256: record.archiveSha256,
+          address: record.remoteAddress,
+          userAgent: record.userAgent,
+          requestId: record.requestId,
+        }));
+      },
+    );
+
     host.delete(
       '/api/host/tenants/:tenantId/applications/:clientId',
       {
@@ -165,7 +199,11 @@ export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesD
           summary: 'Generate (or with force regenerate) a past UTC day now',
           description: 'The day must be over and within the retention of every tenant named (400 otherwise).',
           body: StartRunBody,
-          response: { 202: HostAnswers.startedRun, ...errors },
+          response: {
+            202: HostAnswers.startedRun,
+            ...errors,
+            503: HostAnswers.runNotQueued,
+          },
         },
       },
       async (request, reply) => {
@@ -176,6 +214,21 @@ export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesD
         request.log.info({ runId, utcDay: request.body.utcDay, created }, 'run requested');
         return reply.code(202).send({ runId, created });
       },
+    );
+
+    host.get(
+      '/api/host/daily-audio-recordings/runs',
+      {
+        schema: {
+          ...common,
+          operationId: 'listRuns',
+          summary: 'Runs, newest first, with their state and rounds (optionally of one UTC day)',
+          description: 'The same list as `pnpm admin runs [--day D]`; `GET .../runs/{runId}` gives one run with every tenant-hour.',
+          querystring: RunListQuery,
+          response: { 200: HostAnswers.runs, ...errors },
+        },
+      },
+      async (request) => listRuns(deps.db, { utcDay: request.query.utcDay, limit: request.query.limit }),
     );
 
     host.get(
@@ -195,5 +248,6 @@ export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesD
         return report;
       },
     );
+    done();
   });
 }

@@ -1,5 +1,5 @@
-import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { Knex } from '@dcar/platform';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { checkReadiness, dependencyChecks, READINESS_TIMEOUT_MS, type Knex } from '@dcar/platform';
 import { OperationsAnswers } from '@dcar/api-schemas';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
@@ -15,23 +15,16 @@ export interface OperationsDeps {
   readinessTimeoutMs?: number;
 }
 
-function withTimeout(probe: () => Promise<unknown>, timeoutMs: number): Promise<unknown> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-  });
-  return Promise.race([probe(), timeout]).finally(() => clearTimeout(timer));
-}
-
 /** `/healthz` (the process answers), `/readyz` (its dependencies answer), `/metrics` (Prometheus). */
 export function registerOperationsRoutes(app: FastifyInstance, deps: OperationsDeps): void {
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
-  const timeoutMs = deps.readinessTimeoutMs ?? 2000;
+  const timeoutMs = deps.readinessTimeoutMs ?? READINESS_TIMEOUT_MS;
+  const checks = dependencyChecks({ db: deps.db, redis: deps.redis, s3: deps.s3, bucket: deps.archiveBucket });
 
   api.get(
     '/healthz',
     { schema: { tags: ['operations'], operationId: 'getHealth', summary: 'The process is up', response: { 200: OperationsAnswers.health } } },
-    async () => ({ status: 'ok' as const }),
+    () => ({ status: 'ok' as const }),
   );
 
   api.get(
@@ -45,25 +38,8 @@ export function registerOperationsRoutes(app: FastifyInstance, deps: OperationsD
       },
     },
     async (request, reply) => {
-      const probes = {
-        postgres: () => deps.db.raw('select 1'),
-        redis: () => deps.redis.ping(),
-        store: () => deps.s3.send(new HeadBucketCommand({ Bucket: deps.archiveBucket })),
-      };
-      const entries = await Promise.all(
-        Object.entries(probes).map(async ([name, probe]) => {
-          try {
-            await withTimeout(probe, timeoutMs);
-            return [name, 'ok'] as const;
-          } catch (error) {
-            request.log.warn({ dependency: name, reason: (error as Error).message }, 'readiness check failed');
-            return [name, 'unavailable'] as const;
-          }
-        }),
-      );
-      const checks = Object.fromEntries(entries) as { postgres: string; redis: string; store: string };
-      const ready = entries.every(([, state]) => state === 'ok');
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks });
+      const { ready, body } = await checkReadiness(checks, { timeoutMs, logger: request.log });
+      return reply.code(ready ? 200 : 503).send(body);
     },
   );
 

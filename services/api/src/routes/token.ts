@@ -28,16 +28,18 @@ export function registerTokenRoute(app: FastifyInstance, deps: { db: Knex; auth:
       errorHandler: (error, request, reply) => {
         if (error instanceof TooManyAttemptsError) {
           request.log.warn({ ip: request.ip }, 'token request refused: too many failed attempts');
-          return reply.code(429).header('retry-after', String(error.retryAfterSeconds)).send({ error: error.message });
+          void reply.code(429).header('retry-after', String(error.retryAfterSeconds)).send({ error: error.message });
+          return;
         }
         const oauth = error instanceof OAuthError ? error : null;
-        const status = oauth?.statusCode ?? ((error as { statusCode?: number }).statusCode ?? 500);
+        const status = oauth?.statusCode ?? (error as { statusCode?: number }).statusCode ?? 500;
         if (!oauth && status >= 500) {
           request.log.error({ err: error }, 'token request failed');
-          return reply.code(500).send({ error: 'server_error' });
+          void reply.code(500).send({ error: 'server_error' });
+          return;
         }
         if (oauth?.code === 'invalid_client') reply.header('www-authenticate', 'Basic realm="dcar", charset="UTF-8"');
-        return reply.code(oauth ? oauth.statusCode : 400).send({ error: oauth?.code ?? 'invalid_request' });
+        void reply.code(oauth ? oauth.statusCode : 400).send({ error: oauth?.code ?? 'invalid_request' });
       },
     },
     async (request, reply) => {

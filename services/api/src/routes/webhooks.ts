@@ -38,8 +38,8 @@ export interface WebhookRoutesDeps {
  * the other host endpoints, calling the same functions as `pnpm admin webhook ...`.
  */
 export async function registerWebhookRoutes(app: FastifyInstance, deps: WebhookRoutesDeps): Promise<void> {
-  await app.register(async (scope) => {
-    scope.addHook('onRequest', async (request) => requireHostAdmin(deps.auth, request));
+  await app.register((scope, _options, done) => {
+    scope.addHook('onRequest', (request) => requireHostAdmin(deps.auth, request));
     scope.setValidatorCompiler(({ schema }) => strictValidation.compile(schema));
     const host = scope.withTypeProvider<TypeBoxTypeProvider>();
     const common = { tags: ['host', 'webhooks'], security: requiresScope(Scopes.hostAdmin) };
@@ -62,7 +62,15 @@ export async function registerWebhookRoutes(app: FastifyInstance, deps: WebhookR
 
     host.get(
       '/api/host/tenants/:tenantId/webhook',
-      { schema: { ...common, operationId: 'getWebhook', summary: 'The tenant’s webhook (never its secret)', params: TenantParams, response: { 200: WebhookAnswers.webhook, ...errors } } },
+      {
+        schema: {
+          ...common,
+          operationId: 'getWebhook',
+          summary: 'The tenant’s webhook (never its secret)',
+          params: TenantParams,
+          response: { 200: WebhookAnswers.webhook, ...errors },
+        },
+      },
       async (request) => getWebhook(deps.db, request.params.tenantId),
     );
 
@@ -110,5 +118,6 @@ export async function registerWebhookRoutes(app: FastifyInstance, deps: WebhookR
       },
       async (request) => listWebhookDeliveries(deps.db, request.params.tenantId),
     );
+    done();
   });
 }

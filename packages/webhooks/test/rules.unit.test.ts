@@ -32,10 +32,36 @@ describe('retry schedule', () => {
 
 describe('public addresses', () => {
   it.each([
-    '127.0.0.1', '127.8.9.10', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0',
-    '224.0.0.1', '255.255.255.255', '192.0.2.10', '198.18.0.1', '240.0.0.1',
-    '::1', '::', 'fe80::1', 'fc00::1', 'fd12:3456::1', 'ff02::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1', '::ffff:7f00:1', '::127.0.0.1',
-    '2002:7f00:1::', '64:ff9b::a00:1', '2001:db8::1', '[::1]', 'not-an-address', '',
+    '127.0.0.1',
+    '127.8.9.10',
+    '10.1.2.3',
+    '172.16.0.1',
+    '172.31.255.255',
+    '192.168.1.1',
+    '169.254.169.254',
+    '100.64.0.1',
+    '0.0.0.0',
+    '224.0.0.1',
+    '255.255.255.255',
+    '192.0.2.10',
+    '198.18.0.1',
+    '240.0.0.1',
+    '::1',
+    '::',
+    'fe80::1',
+    'fc00::1',
+    'fd12:3456::1',
+    'ff02::1',
+    '::ffff:127.0.0.1',
+    '::ffff:10.0.0.1',
+    '::ffff:7f00:1',
+    '::127.0.0.1',
+    '2002:7f00:1::',
+    '64:ff9b::a00:1',
+    '2001:db8::1',
+    '[::1]',
+    'not-an-address',
+    '',
   ])('refuses %s', (address) => {
     expect(isPublicAddress(address)).toBe(false);
   });
@@ -46,15 +72,18 @@ describe('public addresses', () => {
 });
 
 function resolver(table: Record<string, string[]>) {
-  return async (hostname: string): Promise<LookupAddress[]> => {
+  return (hostname: string): Promise<LookupAddress[]> => {
     const addresses = table[hostname];
-    if (!addresses) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
-    return addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
+    if (!addresses) return Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }));
+    return Promise.resolve(addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })));
   };
 }
 
 async function refusal(promise: Promise<unknown>): Promise<string> {
-  const error = await promise.then(() => null, (e: unknown) => e);
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(DestinationRefusedError);
   return (error as Error).message;
 }
@@ -74,7 +103,7 @@ describe('webhook URLs', () => {
     expect(() => parseWebhookUrl('ftp://127.0.0.1/', insecure)).toThrow('url must start with https:// or http://');
   });
 
-  it('must resolve to public addresses only, every one of them, unless insecure URLs are allowed', async () => {
+  it('must resolve to public addresses only, every one of them, unless insecure URLs are allowed', { timeout: 60_000 }, async () => {
     const resolve = resolver({
       'hooks.example.com': ['93.184.216.34', '2606:2800:220:1::1'],
       'internal.example.com': ['10.0.0.5'],
@@ -82,23 +111,32 @@ describe('webhook URLs', () => {
       'v6-local.example.com': ['::1'],
     });
     const check = (url: string, policy = strict) => checkDestination(new URL(url), policy, resolve);
-    await expect(check('https://hooks.example.com/x')).resolves.toBeUndefined();
-    await expect(check('https://93.184.216.34/x')).resolves.toBeUndefined();
+    await expect(check('https://hooks.example.com/x')).resolves.toBe('public');
+    await expect(check('https://93.184.216.34/x')).resolves.toBe('public');
     expect(await refusal(check('https://internal.example.com/x'))).toMatch(/internal\.example\.com resolves to 10\.0\.0\.5/);
     expect(await refusal(check('https://mixed.example.com/x'))).toMatch(/resolves to 127\.0\.0\.1/);
     expect(await refusal(check('https://v6-local.example.com/x'))).toMatch(/resolves to ::1/);
     expect(await refusal(check('https://127.0.0.1/x'))).toMatch(/127\.0\.0\.1 resolves to 127\.0\.0\.1/);
     expect(await refusal(check('https://[::ffff:169.254.169.254]/latest'))).toMatch(/not public/);
     expect(await refusal(check('https://[fd00::1]/x'))).toMatch(/not public/);
-    expect(await refusal(check('https://nowhere.example.com/x'))).toBe("url's host nowhere.example.com does not resolve");
-    await expect(check('http://127.0.0.1/x', insecure)).resolves.toBeUndefined();
+    // Names that are local or private by definition, whatever this machine's resolver says.
+    for (const name of ['localhost', 'api.localhost', 'LOCALHOST.', 'printer.local', 'db.internal', 'nas.home.arpa']) {
+      expect(await refusal(check(`https://${name}/x`))).toBe(`url must name a public host: ${name.toLowerCase()} is a local or private-use name`);
+    }
+    // A name that does not resolve now breaks no rule: the connection's own DNS step checks it (below).
+    await expect(check('https://nowhere.example.com/x')).resolves.toBe('unresolved');
+    await expect(check('https://notlocalhost.example.com/x')).resolves.toBe('unresolved');
+    // Nor does a resolver that never answers hold the registration.
+    const silent = (): Promise<LookupAddress[]> => new Promise(() => undefined);
+    await expect(checkDestination(new URL('https://slow.example.com/x'), strict, silent)).resolves.toBe('unresolved');
+    await expect(check('http://127.0.0.1/x', insecure)).resolves.toBe('public');
   });
 
   it('are checked again in the connection’s own DNS step', async () => {
     const lookup = createGuardedLookup(resolver({ 'rebound.example.com': ['127.0.0.1'], 'hooks.example.com': ['93.184.216.34', '2606:2800:220:1::1'] }));
     const call = (hostname: string, options: { all?: boolean; family?: number }) =>
       new Promise<{ error: Error | null; address: unknown; family?: number | undefined }>((resolve) =>
-        lookup(hostname, options as never, (error, address, family) => resolve({ error, address, family })),
+        lookup(hostname, options, (error, address, family) => resolve({ error, address, family })),
       );
     const refused = await call('rebound.example.com', { all: true });
     expect(refused.error).toBeInstanceOf(DestinationRefusedError);
@@ -129,6 +167,11 @@ describe('webhook secrets', () => {
     expect(box.open('acme', sealed)).toBe(secret);
     expect(() => box.open('globex', sealed)).toThrow();
     expect(() => createSecretBox('x'.repeat(40)).open('acme', sealed)).toThrow();
-    expect(() => box.open('acme', sealed.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')))).toThrow();
+    expect(() =>
+      box.open(
+        'acme',
+        sealed.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')),
+      ),
+    ).toThrow();
   });
 });

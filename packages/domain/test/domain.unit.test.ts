@@ -145,14 +145,39 @@ describe('archive layout', () => {
   });
 
   it('writes message ids as exact JSON numbers and reads them back exactly', () => {
-    const file = { fileName: 'f', originalPath: 'p', type: 't', timestamp: 'x', originalSizeBytes: 1, status: 'converted' as const, path: 'c/s/f' };
+    const file = {
+      fileName: 'f',
+      originalPath: 'p',
+      type: 't',
+      timestamp: 'x',
+      originalSizeBytes: 1,
+      status: 'converted' as const,
+      path: 'c/s/f',
+      sha256: 'ab'.repeat(32),
+      originalSha256: 'cd'.repeat(32),
+    };
     const text = serializeArchiveMetadata({
-      generatedAt: 'g', utcDay: 'd', hour: '01', totalSessions: 1, totalFiles: 2,
-      sessions: [{ externalConversationId: 'c', sessionId: 's', files: [{ ...file, messageId: '9223372036854775807' }, { ...file, messageId: '42' }] }],
+      generatedAt: 'g',
+      utcDay: 'd',
+      hour: '01',
+      revision: 1,
+      totalSessions: 1,
+      totalFiles: 2,
+      sessions: [
+        {
+          externalConversationId: 'c',
+          sessionId: 's',
+          files: [
+            { ...file, messageId: '9223372036854775807' },
+            { ...file, messageId: '42' },
+          ],
+        },
+      ],
     });
     expect(text).toMatch(/"messageId": 9223372036854775807\s/);
     expect(text).toMatch(/"messageId": 42\s/);
-    expect(JSON.parse(text).sessions[0].files[0].messageId).toBe(9223372036854775807);
+    // A plain JSON parser reads it as a number, rounded to the nearest double: 2^63.
+    expect((JSON.parse(text) as { sessions: Array<{ files: Array<{ messageId: number }> }> }).sessions[0]?.files[0]?.messageId).toBe(2 ** 63);
     expect(parseArchiveMetadata(text).sessions[0]?.files.map((f) => f.messageId)).toEqual(['9223372036854775807', '42']);
   });
 
