@@ -1,5 +1,17 @@
 import type { Logger } from 'pino';
 
+/** Set once a signal (or a request) began the shutdown; the process is then on its way out. */
+let shutdownBegun = false;
+
+/**
+ * Whether the shutdown has begun. A start still waiting on a dependency fails when the shutdown
+ * closes that dependency's client: `guardStartup` asks this to tell that expected end from a real
+ * start failure.
+ */
+export function isShuttingDown(): boolean {
+  return shutdownBegun;
+}
+
 export interface ShutdownStep {
   name: string;
   /** May return a promise, which is awaited. */
@@ -15,6 +27,7 @@ export function installShutdown(options: { logger: Logger; timeoutMs: number; st
   let shuttingDown: Promise<void> | null = null;
   const shutdown = (signal: string): Promise<void> => {
     if (shuttingDown) return shuttingDown;
+    shutdownBegun = true;
     options.logger.info({ signal, timeoutMs: options.timeoutMs }, 'shutting down');
     const timer = setTimeout(() => {
       options.logger.error({ timeoutMs: options.timeoutMs }, 'shutdown timed out, exiting');
