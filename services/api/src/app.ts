@@ -175,13 +175,18 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     rateLimitPerHour: config.api.rateLimitPerHour,
     rateLimitNamespace: deps.rateLimitNamespace ?? `${config.redis.prefix}:download-limit:`,
   });
+  // The services' own address of the store (S3_ENDPOINT), not the clients'.
+  const archiveProbe = createArchiveProbe(storePresigner(60, config.s3.endpoint), config.s3.endpoint);
+  app.addHook('onClose', (_instance, done) => {
+    archiveProbe.close();
+    done();
+  });
   registerDownloadLinkRoute(app, {
     db: deps.db,
     audit,
     keys: [downloads.linkKey, ...downloads.previousLinkKeys],
     redirectPresigner,
-    // The services' own address of the store (S3_ENDPOINT), not the clients'.
-    archiveProbe: createArchiveProbe(storePresigner(60, config.s3.endpoint)),
+    archiveProbe: archiveProbe.probe,
     now,
   });
   await registerHostRoutes(app, { db: deps.db, auth: config.auth, runQueues: deps.runQueues, logger: deps.logger, now });
