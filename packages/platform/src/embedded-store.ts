@@ -46,13 +46,21 @@ export async function startEmbeddedStoreWhenUnset(
       `S3_ENDPOINT is unset and the embedded store is not installed here (a development checkout has it): set S3_ENDPOINT (${(error as Error).message})`,
     );
   });
-  const store = await startLocalS3({
-    port,
-    host: endpoint.hostname,
-    directory: resolve(directory),
-    buckets: [s3.sourceBucket, s3.archiveBucket],
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-  });
+  let store: EmbeddedStore & { endpoint: string };
+  try {
+    store = await startLocalS3({
+      port,
+      host: endpoint.hostname,
+      directory: resolve(directory),
+      buckets: [s3.sourceBucket, s3.archiveBucket],
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    });
+  } catch (error) {
+    // Services started together all find the port free; the ones that lose the race to listen use the winner's store.
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    logger.info({ endpoint: s3.endpoint }, 'S3_ENDPOINT is unset: using the embedded store another process started there at the same moment');
+    return null;
+  }
   logger.info({ endpoint: store.endpoint, directory }, 'S3_ENDPOINT is unset: embedded store (s3rver) started; other services on this machine use it');
   return store;
 }

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import S3rver from 's3rver';
 
@@ -12,6 +13,27 @@ function registerAccessKey(accessKeyId: string, secretAccessKey: string): void {
     DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void };
   };
   account.DUMMY_ACCOUNT.createKeyPair(accessKeyId, secretAccessKey);
+}
+
+type Listen = (port: number, address: string, options: object, onListening?: () => void) => Server;
+
+/**
+ * s3rver's `run()` never settles when its port is taken: its server's 'error' event has no
+ * listener, so EADDRINUSE crashes the process. Services started together on a developer machine
+ * race for the embedded store's port, and the losers must see that error to use the winner's store.
+ * Its own `listen`, given a callback, returns the server at once: the error is caught there.
+ */
+function listenReportingErrors(server: S3rver): void {
+  const store = server as unknown as { listen: Listen };
+  const listen = store.listen.bind(store);
+  store.listen = ((port: number, address: string, options: object) =>
+    new Promise<Server>((resolve, reject) => {
+      const httpServer = listen(port, address, options, () => {
+        httpServer.off('error', reject);
+        resolve(httpServer);
+      });
+      httpServer.once('error', reject);
+    })) as unknown as Listen;
 }
 
 export interface LocalS3 {
@@ -41,6 +63,7 @@ export async function startLocalS3(options: {
     silent: true,
     configureBuckets: (options.buckets ?? []).map((name) => ({ name, configs: [] })),
   });
+  listenReportingErrors(server);
   const address = await server.run();
   return {
     endpoint: `http://${options.host ?? '127.0.0.1'}:${address.port}`,

@@ -2,7 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { freePort } from '@dcar/testing';
+import { freePort, REPOSITORY_ROOT, sourceCommand, waitFor } from '@dcar/testing';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, createS3Client, DEFAULT_S3_ENDPOINT, loadLocalS3Config, startEmbeddedStoreWhenUnset, type EmbeddedStore } from '../src/index.js';
 
@@ -52,4 +54,36 @@ describe('the embedded store (CONTRACT §5: S3_ENDPOINT unset on a developer mac
     await expect(client.send(new GetObjectCommand({ Bucket: s3.sourceBucket, Key: 'x' }))).rejects.toThrow();
     client.destroy();
   });
+
+  // Seen by hand: `start:api`, `start:scheduler` and `start:worker` started together each found the
+  // port free, and the ones that lost the race to listen stopped with EADDRINUSE.
+  it('is hosted by exactly one of several services started at the same moment, and the others use it', async () => {
+    const fixture = fileURLToPath(new URL('./fixtures/host-embedded-store.ts', import.meta.url));
+    for (let round = 0; round < 3; round++) {
+      const endpoint = `http://127.0.0.1:${await freePort()}`;
+      const services = Array.from({ length: 3 }, () => {
+        const { command, args } = sourceCommand(fixture, [endpoint, directory]);
+        const child = spawn(command, args, { cwd: REPOSITORY_ROOT, env: { PATH: process.env.PATH ?? '' }, stdio: ['pipe', 'pipe', 'inherit'] });
+        let output = '';
+        child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        return { child, output: () => output };
+      });
+      try {
+        // Loaded and waiting, so that "go" starts them within a millisecond of each other.
+        await waitFor(() => services.every(({ output }) => output().includes('ready\n')) || undefined, { what: 'the services to load', timeoutMs: 60_000 });
+        for (const { child } of services) child.stdin.write('go\n');
+        const answer = (output: string) => output.replace('ready\n', '').trim();
+        const answers = await waitFor(
+          () => (services.every(({ output }) => answer(output()) !== '') ? services.map(({ output }) => answer(output())) : undefined),
+          {
+            what: 'every service to start',
+            timeoutMs: 30_000,
+          },
+        );
+        expect(answers.sort(), `round ${String(round)}`).toEqual(['hosting', 'using another', 'using another']);
+      } finally {
+        for (const { child } of services) child.kill('SIGKILL');
+      }
+    }
+  }, 120_000);
 });
