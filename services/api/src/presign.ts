@@ -1,4 +1,4 @@
-import { createHmac, hash } from 'node:crypto';
+import { createHmac, createSecretKey, hash, type KeyObject } from 'node:crypto';
 
 /** Signs GET URLs for objects of one bucket, for the address clients reach. */
 export interface Presigner {
@@ -57,7 +57,10 @@ export function createSigV4Presigner(options: {
   // without its signature) is computed once for the 24 links of a response, not per link.
   let cachedSecond = Number.NaN;
   let cachedDate = '';
-  let cachedSigningKey: Buffer = Buffer.alloc(0);
+  // A KeyObject, not a Buffer: Node 24's createHmac spends ~18 µs turning a Buffer key into a
+  // key object on every call, against ~3 µs for the whole HMAC with a KeyObject (measured: 200,000
+  // HMACs of a 200-byte text), which was most of the cost of presigning a day's 24 URLs.
+  let cachedSigningKey: KeyObject = createSecretKey(Buffer.alloc(1));
   let perSecond = { amzDate: '', scope: '', query: '', queryHead: '', queryTail: '', signingKey: cachedSigningKey };
 
   const signingContext = (signingDate: Date) => {
@@ -70,7 +73,7 @@ export function createSigV4Presigner(options: {
     const date = amzDate.slice(0, 8);
     if (date !== cachedDate) {
       const dateKey = hmac(`AWS4${options.secretAccessKey}`, date);
-      cachedSigningKey = hmac(hmac(hmac(dateKey, options.region), 's3'), 'aws4_request');
+      cachedSigningKey = createSecretKey(hmac(hmac(hmac(dateKey, options.region), 's3'), 'aws4_request'));
       cachedDate = date;
     }
     const scope = `${date}/${options.region}/s3/aws4_request`;
