@@ -62,3 +62,36 @@ export async function findArchivesOfDays(db: Knex, tenantId: string, range: { fr
     .andWhere('utc_day', '<=', range.to)) as Row[];
   return rows.map(toDayHourArchive);
 }
+
+/** What a download link needs of its hour and of the hour's day (CONTRACT §4.4's 404). */
+export interface LinkedHour {
+  /** The hour's row; null when the hour has none. */
+  hour: { status: ArchiveStatus; objectKey: string | null; sha256: string | null } | null;
+  /** The day's generatedAt (`dayGeneratedAt` of its hours). */
+  dayGeneratedAt: Date | null;
+  /** Whether retention has expired any of the day's hours. */
+  dayExpired: boolean;
+}
+
+/**
+ * One hour and its day's two figures in one row, for the link endpoint: reading the day's 24 rows
+ * and reducing them in JavaScript cost the API ~0.1 ms per redirect in row parsing alone.
+ */
+export async function findLinkedHour(db: Knex, tenantId: string, utcDay: UtcDay, hour: number): Promise<LinkedHour> {
+  const {
+    rows,
+  }: { rows: Array<{ status: ArchiveStatus | null; object_key: string | null; sha256: string | null; day_generated_at: Date | null; day_expired: boolean }> } =
+    await db.raw(
+      `select h.status, h.object_key, h.sha256, d.generated_at as day_generated_at, d.expired as day_expired
+         from (select max(generated_at) as generated_at, coalesce(bool_or(status = 'expired'), false) as expired
+                 from hourly_archives where tenant_id = :tenant and utc_day = :day) d
+         left join hourly_archives h on h.tenant_id = :tenant and h.utc_day = :day and h.hour = :hour`,
+      { tenant: tenantId, day: utcDay, hour },
+    );
+  const row = rows[0];
+  return {
+    hour: row?.status ? { status: row.status, objectKey: row.object_key, sha256: row.sha256 } : null,
+    dayGeneratedAt: row?.day_generated_at ?? null,
+    dayExpired: row?.day_expired ?? false,
+  };
+}

@@ -1,6 +1,6 @@
-import { findDayArchives } from '@dcar/archives';
+import { findLinkedHour } from '@dcar/archives';
 import { DownloadLinkAnswers, DownloadLinkParams, DownloadLinkQuery } from '@dcar/api-schemas';
-import { ContractMessages, UserFacingError, archiveKey, dayGeneratedAt, formatHour, isBeyondRetention } from '@dcar/domain';
+import { ContractMessages, UserFacingError, archiveKey, formatHour, isBeyondRetention } from '@dcar/domain';
 import { findTenantAccess } from '@dcar/host';
 import type { Knex } from '@dcar/platform';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -107,8 +107,8 @@ function claimed(value: unknown, length = 100): string | null {
 /**
  * The checks of CONTRACT §4.4, in its order: the link (403 malformed, badly signed or of a revoked
  * application), its validity (401), the feature (403), the archive (404: its row, then the store
- * itself). The tenant's settings, the application and the day's archive rows are read in one round
- * trip of two queries at once.
+ * itself). The tenant's settings with the application, and the hour's row with its day's
+ * generatedAt and expiry, are read in one round trip of two queries at once.
  */
 async function checkLink(deps: DownloadLinkRouteDeps, request: FastifyRequest): Promise<void> {
   const outcome: LinkOutcome = { claims: null, objectKey: null, sha256: null };
@@ -117,9 +117,9 @@ async function checkLink(deps: DownloadLinkRouteDeps, request: FastifyRequest): 
   const claims = verifyDownloadLink({ utcDay: params?.utcDay, hour: params?.hour, query: request.query as Record<string, unknown> }, deps.keys);
   if (!claims) throw new UserFacingError(403, ContractMessages.downloadLinkInvalid);
 
-  const [access, hours] = await Promise.all([
+  const [access, linked] = await Promise.all([
     findTenantAccess(deps.db, { tenantId: claims.tenantId, clientId: claims.issuer === 'own' ? claims.clientId : null }),
-    findDayArchives(deps.db, claims.tenantId, claims.utcDay),
+    findLinkedHour(deps.db, claims.tenantId, claims.utcDay, claims.hour),
   ]);
   // A link dies with the application that obtained it, as its tokens do.
   if (claims.issuer === 'own' && access.clientTenantId !== claims.tenantId) throw new UserFacingError(403, ContractMessages.downloadLinkInvalid);
@@ -129,10 +129,9 @@ async function checkLink(deps: DownloadLinkRouteDeps, request: FastifyRequest): 
   if (!access.feature?.enabled) throw new UserFacingError(403, ContractMessages.featureDisabled);
 
   const key = archiveKey(claims.tenantId, claims.utcDay, claims.hour);
-  const row = hours.find((hour) => hour.hour === claims.hour);
+  const row = linked.hour;
   const expired =
-    hours.some((hour) => hour.status === 'expired') ||
-    isBeyondRetention({ day: claims.utcDay, generatedAt: dayGeneratedAt(hours), retentionDays: access.feature.retentionDays, now });
+    linked.dayExpired || isBeyondRetention({ day: claims.utcDay, generatedAt: linked.dayGeneratedAt, retentionDays: access.feature.retentionDays, now });
   if (expired || row?.status !== 'available' || row.objectKey !== key) throw new UserFacingError(404, ContractMessages.beyondRetention);
   if (!(await archiveInStore(deps, request, key))) throw new UserFacingError(404, ContractMessages.beyondRetention);
   outcome.objectKey = key;
