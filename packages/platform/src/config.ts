@@ -151,11 +151,21 @@ function readTrustProxy(value: string): TrustProxy {
 export const apiVariables = configGroup(
   {
     API_PORT: integer(0, 65535).default(3000),
-    API_HOST: z.string().min(1).default('0.0.0.0'),
+    API_HOST: z.string().min(1).optional(),
     RATE_LIMIT_PER_HOUR: integer(1, 1_000_000).default(10),
     TRUST_PROXY: trustProxy.default('false'),
   },
-  (e) => ({ api: { port: e.API_PORT, host: e.API_HOST, rateLimitPerHour: e.RATE_LIMIT_PER_HOUR, trustProxy: readTrustProxy(e.TRUST_PROXY) } }),
+  (e, { production }) => ({
+    api: {
+      port: e.API_PORT,
+      // A developer's API runs on the development secrets (host/host-secret, a published signing
+      // key): it listens on loopback only, not for anyone on the network. Containers (production)
+      // must listen on every interface for the proxy to reach them.
+      host: e.API_HOST ?? (production ? '0.0.0.0' : '127.0.0.1'),
+      rateLimitPerHour: e.RATE_LIMIT_PER_HOUR,
+      trustProxy: readTrustProxy(e.TRUST_PROXY),
+    },
+  }),
 );
 
 export const authVariables = configGroup(

@@ -49,7 +49,8 @@ describe('configuration', () => {
       accessKeyId: 'minioadmin',
       secretAccessKey: 'minioadmin',
     });
-    expect(config.api).toEqual({ port: 3000, host: '0.0.0.0', rateLimitPerHour: 10, trustProxy: false });
+    // Loopback: a developer's API, on the development secrets, is not reachable from the network.
+    expect(config.api).toEqual({ port: 3000, host: '127.0.0.1', rateLimitPerHour: 10, trustProxy: false });
     expect(config).toMatchObject({ logLevel: 'info', logFormat: undefined, replicaId: undefined });
     expect(config.scheduler.nightlyCron).toBe('15 0 * * *');
     expect(config.scheduler.retryRoundDelaySeconds).toBe(300);
@@ -214,6 +215,15 @@ describe('per-service loaders', () => {
     expect(() => loadWorkerConfig({ ...others, S3_SSE: 'AES256', WORKER_CONCURRENCY: '2' })).not.toThrow();
     expect(() => loadSchedulerConfig({ ...others, NIGHTLY_CRON: '0 1 * * *' })).not.toThrow();
     expect(() => loadApiConfig({ ...others, JWT_SIGNING_KEY: STRONG, API_PORT: '3000' })).not.toThrow();
+  });
+});
+
+describe('the API’s address', () => {
+  it('is loopback on a developer machine, every interface in production (containers behind a proxy), and API_HOST when set', () => {
+    expect(loadApiConfig({}).api.host).toBe('127.0.0.1');
+    expect(loadApiConfig(PRODUCTION_API).api.host).toBe('0.0.0.0');
+    expect(loadApiConfig({ API_HOST: '0.0.0.0' }).api.host).toBe('0.0.0.0');
+    expect(loadApiConfig({ ...PRODUCTION_API, API_HOST: '10.1.2.3' }).api.host).toBe('10.1.2.3');
   });
 });
 
