@@ -3,12 +3,13 @@ import type { Knex } from '@dcar/platform';
 
 /**
  * The retention rule in SQL, the same as the domain's `isBeyondRetention` for a generated day:
- * expired once `now >= generatedAt + retentionDays × 24 h`. Whole 24-hour days, as the domain counts
- * them: a calendar-day interval would follow the session's time zone and be 23 or 25 hours long
- * across a daylight-saving change. A test keeps the two in step.
+ * expired once `now >= generatedAt + retentionDays × 24 h`, generatedAt taken to its whole second
+ * (as the API shows it and the domain's `dayExpiresAt` counts). Whole 24-hour days, as the domain
+ * counts them: a calendar-day interval would follow the session's time zone and be 23 or 25 hours
+ * long across a daylight-saving change. A test keeps the two in step.
  */
 export function beyondRetentionSql(generatedAt: string, retentionDays: string, now: string): string {
-  return `${now} >= ${generatedAt} + make_interval(hours => 24 * ${retentionDays})`;
+  return `${now} >= date_trunc('second', ${generatedAt}) + make_interval(hours => 24 * ${retentionDays})`;
 }
 
 export interface ExpiredDay {

@@ -19,10 +19,22 @@ const CASES: Array<{ name: string; generatedAt: string; retentionDays: number | 
   { name: 'retention 1, across spring-forward, at', generatedAt: '2025-03-29T12:00:00Z', retentionDays: 1, now: '2025-03-30T12:00:00Z' },
   { name: 'retention 2, across fall-back (Europe)', generatedAt: '2025-10-25T12:00:00Z', retentionDays: 2, now: '2025-10-27T12:30:00Z' },
   { name: 'retention 2, across fall-back, before', generatedAt: '2025-10-25T12:00:00Z', retentionDays: 2, now: '2025-10-27T11:59:59Z' },
-  { name: 'retention 7, across a leap day, before', generatedAt: '2024-02-27T23:59:59.999Z', retentionDays: 7, now: '2024-03-05T23:59:59.998Z' },
+  { name: 'retention 7, across a leap day, before', generatedAt: '2024-02-27T23:59:59.999Z', retentionDays: 7, now: '2024-03-05T23:59:58.999Z' },
   { name: 'retention 7, across a leap day, at', generatedAt: '2024-02-27T23:59:59.999Z', retentionDays: 7, now: '2024-03-05T23:59:59.999Z' },
   { name: 'retention 7, long past', generatedAt: '2024-02-27T00:00:00Z', retentionDays: 7, now: '2025-01-01T00:00:00Z' },
   { name: 'retention 1, just generated', generatedAt: '2025-06-01T00:00:00Z', retentionDays: 1, now: '2025-06-01T00:00:01Z' },
+  {
+    name: 'sub-second generatedAt, before its whole second + retention',
+    generatedAt: '2025-12-13T02:15:32.700Z',
+    retentionDays: 3,
+    now: '2025-12-16T02:15:31.999Z',
+  },
+  {
+    name: 'sub-second generatedAt, at its whole second + retention',
+    generatedAt: '2025-12-13T02:15:32.700Z',
+    retentionDays: 3,
+    now: '2025-12-16T02:15:32.200Z',
+  },
 ];
 
 const tenantOf = (index: number) => `case-${index}`;

@@ -2,9 +2,16 @@ import { addUtcDays, utcDayOf, type UtcDay } from './utc-day.js';
 
 const MS_PER_DAY = 86_400_000;
 
-/** When a day's archives expire: the day's generatedAt plus the tenant's current retention. */
+const MS_PER_SECOND = 1000;
+
+/**
+ * When a day's archives expire: the day's generatedAt plus the tenant's current retention. Counted
+ * from generatedAt's whole second, as the API shows both (`2025-12-13T02:15:32Z`): the day answers
+ * 404 from the very instant its shown expiresAt names, never a fraction of a second later.
+ */
 export function dayExpiresAt(generatedAt: Date, retentionDays: number): Date {
-  return new Date(generatedAt.getTime() + retentionDays * MS_PER_DAY);
+  const wholeSecond = Math.floor(generatedAt.getTime() / MS_PER_SECOND) * MS_PER_SECOND;
+  return new Date(wholeSecond + retentionDays * MS_PER_DAY);
 }
 
 /**

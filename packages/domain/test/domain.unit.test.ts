@@ -204,6 +204,14 @@ describe('tenants and retention', () => {
     expect(isBeyondRetention({ ...base, now: new Date('2025-12-16T02:15:32.000Z') })).toBe(true);
   });
 
+  it('counts retention from generatedAt’s whole second, the instant the API shows', () => {
+    const generatedAt = new Date('2025-12-13T02:15:32.700Z');
+    expect(dayExpiresAt(generatedAt, 3).toISOString()).toBe('2025-12-16T02:15:32.000Z');
+    const base = { day: day('2025-12-12'), generatedAt, retentionDays: 3 };
+    expect(isBeyondRetention({ ...base, now: new Date('2025-12-16T02:15:31.999Z') })).toBe(false);
+    expect(isBeyondRetention({ ...base, now: new Date('2025-12-16T02:15:32.200Z') })).toBe(true);
+  });
+
   it('judges a never generated day by today - retention', () => {
     const now = new Date('2025-12-16T10:00:00.000Z');
     expect(isBeyondRetention({ day: day('2025-12-13'), generatedAt: null, retentionDays: 3, now })).toBe(false);

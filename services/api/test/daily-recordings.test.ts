@@ -90,6 +90,19 @@ describe('GET daily-audio-recordings/{utcDay}', () => {
     expect(response.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('answers 404 from the expiresAt it shows: a generatedAt with milliseconds expires at its whole second', async () => {
+    const { token } = await tenantWithToken('sub-second', { enabled: true, retentionDays: 3 });
+    // Shown as expiring at 10:00:00Z, exactly NOW: gone, though the stored instant is 700 ms later.
+    await putArchiveRows(env.knex, 'sub-second', '2025-12-11' as UtcDay, [{ hour: 0, status: 'no_data', generatedAt: new Date('2025-12-12T10:00:00.700Z') }]);
+    const expired = await get('2025-12-11', token);
+    expect({ status: expired.statusCode, body: expired.json<unknown>() }).toEqual({ status: 404, body: { error: ContractMessages.beyondRetention } });
+    // One second later it is still served, with an expiresAt after NOW.
+    await putArchiveRows(env.knex, 'sub-second', '2025-12-10' as UtcDay, [{ hour: 0, status: 'no_data', generatedAt: new Date('2025-12-12T10:00:01.300Z') }]);
+    const served = await get('2025-12-10', token);
+    expect(served.statusCode).toBe(200);
+    expect(served.json<DailyRecordings>()).toMatchObject({ generatedAt: '2025-12-12T10:00:01Z', expiresAt: '2025-12-15T10:00:01Z' });
+  });
+
   it('reports a day not generated yet as 24 pending hours with null times', async () => {
     const { token } = await tenantWithToken('fresh');
     const response = await get('2025-12-15', token);

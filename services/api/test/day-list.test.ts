@@ -96,6 +96,19 @@ describe('the list of a tenant’s days', () => {
     expect(one.days.map((d) => d.date)).toEqual(['2025-12-14']);
     const old = (await list(token, '?to=2025-12-05')).json<DayList>();
     expect(old.days).toEqual([]);
+    // A bound left to its default yields to the one sent: an empty range, not a 400 about a `from`
+    // (or `to`) the caller never sent.
+    for (const [query, day] of [
+      ['?to=2025-11-01', '2025-11-01'],
+      ['?from=2025-12-20', '2025-12-20'],
+    ] as const) {
+      const response = await list(token, query);
+      expect({ query, status: response.statusCode, body: response.json<unknown>() }).toEqual({
+        query,
+        status: 200,
+        body: { from: day, to: day, retentionDays: 2, days: [] },
+      });
+    }
   });
 
   it('answers bad dates with the contract’s message and a reversed range with its own', async () => {

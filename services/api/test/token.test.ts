@@ -82,6 +82,36 @@ describe('POST /connect/token', () => {
     expect(response.json<{ scope: string }>().scope).toBe('host_admin');
   });
 
+  it('accepts a host secret with +, / and % in HTTP Basic both as sent (curl -u) and form-encoded (RFC 6749 §2.3.1)', async () => {
+    // A secret from `openssl rand -base64` has + / =; curl, Postman and most HTTP clients put it in
+    // Basic as it is, while RFC 6749 asks for it form-encoded first: both must authenticate.
+    const secret = 'k9+Qx/Zr%41=b+c';
+    const custom = await startTestApi(env, { config: { ...env.config, auth: { ...env.config.auth, hostClientSecret: secret } } });
+    try {
+      const ask = (user: string, password: string) =>
+        custom.app.inject({
+          method: 'POST',
+          url: '/connect/token',
+          payload: 'grant_type=client_credentials',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` },
+        });
+      const hostId = env.config.auth.hostClientId;
+      for (const [how, password] of [
+        ['as sent', secret],
+        ['form-encoded', encodeURIComponent(secret)],
+      ] as const) {
+        const response = await ask(hostId, password);
+        expect({ how, status: response.statusCode, scope: response.json<{ scope?: string }>().scope }).toEqual({ how, status: 200, scope: 'host_admin' });
+      }
+      // Neither reading of a wrong secret passes.
+      for (const password of ['k9 Qx/Zr%41=b c', 'k9+Qx/ZrA=b+c', 'k9+Qx/Zr%41=b+']) {
+        const response = await ask(hostId, password);
+        expect({ password, status: response.statusCode, body: response.json<unknown>() }).toEqual({ password, status: 401, body: { error: 'invalid_client' } });
+      }
+    } finally {
+      await custom.close();
+    }
+  });
   it('answers RFC 6749 §5.2 errors', async () => {
     const { clientId, clientSecret } = await seedTenant(env.knex, 'tok-errors');
     const ok = { grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret };

@@ -65,6 +65,27 @@ export function grantScopes(requested: string | undefined, allowed: string[]): s
   return [...new Set(asked)];
 }
 
+/** A client id and secret, as a client authentication method carried them. */
+export interface ClientCredentials {
+  clientId: string;
+  clientSecret: string;
+  method: 'basic' | 'body';
+  /**
+   * Basic's user and password exactly as sent, when form-decoding them (RFC 6749 §2.3.1) gave
+   * something else: curl -u, Postman and most HTTP clients do not form-encode, so a secret with
+   * `+`, `%` (or a base64 secret's `+ / =`) is tried both ways. Null otherwise.
+   */
+  asSent: { clientId: string; clientSecret: string } | null;
+}
+
+function formDecode(value: string): string | null {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, ' '));
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Client credentials from HTTP Basic (RFC 6749 §2.3.1: form-encoded id and secret, then base64) or
  * from the body; null when none were sent. Using both methods at once is refused.
@@ -72,20 +93,21 @@ export function grantScopes(requested: string | undefined, allowed: string[]): s
 export function readClientCredentials(
   authorization: string | undefined,
   body: { client_id?: string | undefined; client_secret?: string | undefined },
-): { clientId: string; clientSecret: string; method: 'basic' | 'body' } | null {
+): ClientCredentials | null {
   const basic = readBasicCredentials(authorization);
   const inBody = body.client_id !== undefined || body.client_secret !== undefined;
   if (authorization !== undefined && !basic) throw new OAuthError(401, 'invalid_client');
   if (basic) {
     if (inBody) throw new OAuthError(400, 'invalid_request');
-    const formDecode = (value: string) => decodeURIComponent(value.replace(/\+/g, ' '));
-    try {
-      return { clientId: formDecode(basic.user), clientSecret: formDecode(basic.password), method: 'basic' };
-    } catch {
-      throw new OAuthError(401, 'invalid_client');
-    }
+    const clientId = formDecode(basic.user);
+    const clientSecret = formDecode(basic.password);
+    const sent = { clientId: basic.user, clientSecret: basic.password };
+    // Not form-encoded at all (a `%` not followed by two hex digits): only the credentials as sent.
+    if (clientId === null || clientSecret === null) return { ...sent, method: 'basic', asSent: null };
+    const same = clientId === sent.clientId && clientSecret === sent.clientSecret;
+    return { clientId, clientSecret, method: 'basic', asSent: same ? null : sent };
   }
   if (!inBody) return null;
   if (!body.client_id || body.client_secret === undefined) throw new OAuthError(401, 'invalid_client');
-  return { clientId: body.client_id, clientSecret: body.client_secret, method: 'body' };
+  return { clientId: body.client_id, clientSecret: body.client_secret, method: 'body', asSent: null };
 }

@@ -206,10 +206,16 @@ type ListRange = { from: UtcDay; to: UtcDay; scan: { from: UtcDay; to: UtcDay } 
 function listRange(query: { from?: unknown; to?: unknown }, now: Date): ListRange | 'invalid' | 'reversed' {
   const today = utcDayOf(now);
   const day = (value: unknown, fallback: UtcDay) => (value === undefined ? fallback : typeof value === 'string' ? parseUtcDay(value) : null);
-  const from = day(query.from, oldestServableDay(now));
-  const to = day(query.to, today);
+  let from = day(query.from, oldestServableDay(now));
+  let to = day(query.to, today);
   if (!from || !to) return 'invalid';
-  if (from > to) return 'reversed';
+  if (from > to) {
+    // Only a range the caller wrote is reversed; a default yields to the bound that was sent
+    // (`?to=` a day long past, `?from=` a day to come): a range of that one day.
+    if (query.from !== undefined && query.to !== undefined) return 'reversed';
+    if (query.from === undefined) from = to;
+    else to = from;
+  }
   const scan = { from: from > oldestServableDay(now) ? from : oldestServableDay(now), to: to < today ? to : today };
   return { from, to, scan: scan.from <= scan.to ? scan : null };
 }

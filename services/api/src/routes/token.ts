@@ -51,12 +51,16 @@ export function registerTokenRoute(app: FastifyInstance, deps: { db: Knex; auth:
       const credentials = readClientCredentials(request.headers.authorization, body);
       if (!credentials) throw new OAuthError(401, 'invalid_client');
       // Wrong secrets are counted per client id and address: after 20 in 5 minutes, 429 whatever is sent.
-      const client = await deps.throttle.verify('token', credentials.clientId, request.ip, () =>
-        authenticateClient(credentials.clientId, credentials.clientSecret).catch((error: unknown) => {
+      const attempt = (clientId: string, clientSecret: string) =>
+        authenticateClient(clientId, clientSecret).catch((error: unknown) => {
           if (error instanceof OAuthError && error.code === 'invalid_client') return null;
           throw error;
-        }),
-      );
+        });
+      // One attempt for the throttle, whichever of Basic's two readings (form-decoded, as sent) matches.
+      const client = await deps.throttle.verify('token', credentials.clientId, request.ip, async () => {
+        const { asSent } = credentials;
+        return (await attempt(credentials.clientId, credentials.clientSecret)) ?? (asSent ? await attempt(asSent.clientId, asSent.clientSecret) : null);
+      });
       if (!client) throw new OAuthError(401, 'invalid_client');
       const scopes = grantScopes(body.scope, client.allowedScopes);
       const claims: OwnTokenClaims = { sub: client.clientId, scope: scopes.join(' ') };
