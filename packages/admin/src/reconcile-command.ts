@@ -1,6 +1,6 @@
 import { reconcile } from '@dcar/runs';
 import { parseCommandArgs, type Command } from './cli.js';
-import { DEFAULT_STALL_WARNING_SECONDS, WAIT_FLAGS, waitOptions, watchRun, withRunQueues } from './run-command.js';
+import { WAIT_FLAG_DETAILS, WAIT_FLAGS, waitOptions, watchRun, withRunQueues } from './run-command.js';
 
 /**
  * `pnpm admin reconcile [--day D] [--tenant id] [--wait]`: a reconciliation pass now (CONTRACT §3.3).
@@ -18,9 +18,7 @@ export const reconcileCommand: Command = {
     '',
     '  --wait                     follow the run until it finishes, adding its "state" and "failedHours";',
     '                             exit 1 if an hour failed',
-    '  --timeout <seconds>        with --wait: give up waiting after this long, exit 1 (the run itself carries on)',
-    `  --stall-warning <seconds>  with --wait: warn when nothing has moved for this long (default ${DEFAULT_STALL_WARNING_SECONDS}),`,
-    '                             naming a missing scheduler or worker',
+    ...WAIT_FLAG_DETAILS,
   ].join('\n'),
   async run(ctx, args) {
     const { db, logger, now } = ctx;

@@ -34,6 +34,13 @@ function positiveSeconds(name: string, value: string | undefined): number | unde
 /** The flags of a command that starts a run and may follow it (`run`, `reconcile`). */
 export const WAIT_FLAGS = { wait: { type: 'boolean' }, timeout: { type: 'string' }, 'stall-warning': { type: 'string' } } as const;
 
+/** The help lines of `--timeout` and `--stall-warning`, the same for every command with WAIT_FLAGS. */
+export const WAIT_FLAG_DETAILS = [
+  '  --timeout <seconds>        with --wait: give up waiting after this long, exit 1 (the run itself carries on)',
+  `  --stall-warning <seconds>  with --wait: warn when nothing has moved for this long (default ${DEFAULT_STALL_WARNING_SECONDS}),`,
+  '                             naming a missing scheduler or worker',
+];
+
 /** `--wait`'s options, checked: `--timeout` and `--stall-warning` are positive seconds, and only with `--wait`. */
 export function waitOptions(values: { wait?: boolean; timeout?: string; 'stall-warning'?: string }): WatchOptions {
   const timeoutSeconds = positiveSeconds('timeout', values.timeout);
@@ -137,9 +144,7 @@ export const runCommand: Command = {
     '  --wait                     follow the run until it finishes and print its summary; exit 1 if an hour failed.',
     '                             Progress goes to stderr: a bar per round on a terminal (done/failed/total, jobs/s),',
     '                             plain lines otherwise',
-    '  --timeout <seconds>        with --wait: give up waiting after this long, exit 1 (the run itself carries on)',
-    `  --stall-warning <seconds>  with --wait: warn when nothing has moved for this long (default ${DEFAULT_STALL_WARNING_SECONDS}),`,
-    '                             naming a missing scheduler or worker',
+    ...WAIT_FLAG_DETAILS,
   ].join('\n'),
   async run(ctx, args) {
     const { db, logger, now } = ctx;

@@ -2,8 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { freePort, REPOSITORY_ROOT, sourceCommand, waitFor } from '@dcar/testing';
-import { spawn } from 'node:child_process';
+import { freePort, startService, waitFor } from '@dcar/testing';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, createS3Client, DEFAULT_S3_ENDPOINT, loadLocalS3Config, startEmbeddedStoreWhenUnset, type EmbeddedStore } from '../src/index.js';
@@ -61,20 +60,17 @@ describe('the embedded store (CONTRACT §5: S3_ENDPOINT unset on a developer mac
     const fixture = fileURLToPath(new URL('./fixtures/host-embedded-store.ts', import.meta.url));
     for (let round = 0; round < 3; round++) {
       const endpoint = `http://127.0.0.1:${await freePort()}`;
-      const services = Array.from({ length: 3 }, () => {
-        const { command, args } = sourceCommand(fixture, [endpoint, directory]);
-        const child = spawn(command, args, { cwd: REPOSITORY_ROOT, env: { PATH: process.env.PATH ?? '' }, stdio: ['pipe', 'pipe', 'inherit'] });
-        let output = '';
-        child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-        return { child, output: () => output };
-      });
+      const services = Array.from({ length: 3 }, () => startService(fixture, {}, { args: [endpoint, directory], stdin: true }));
       try {
         // Loaded and waiting, so that "go" starts them within a millisecond of each other.
-        await waitFor(() => services.every(({ output }) => output().includes('ready\n')) || undefined, { what: 'the services to load', timeoutMs: 60_000 });
-        for (const { child } of services) child.stdin.write('go\n');
-        const answer = (output: string) => output.replace('ready\n', '').trim();
+        await waitFor(() => services.every((service) => service.output().includes('ready\n')) || undefined, {
+          what: 'the services to load',
+          timeoutMs: 60_000,
+        });
+        for (const { child } of services) child.stdin?.write('go\n');
+        const answer = (output: string) => /^(hosting|using another|failed: .*)$/m.exec(output)?.[1];
         const answers = await waitFor(
-          () => (services.every(({ output }) => answer(output()) !== '') ? services.map(({ output }) => answer(output())) : undefined),
+          () => (services.every((service) => answer(service.output())) ? services.map((service) => answer(service.output())) : undefined),
           {
             what: 'every service to start',
             timeoutMs: 30_000,
@@ -82,7 +78,7 @@ describe('the embedded store (CONTRACT §5: S3_ENDPOINT unset on a developer mac
         );
         expect(answers.sort(), `round ${String(round)}`).toEqual(['hosting', 'using another', 'using another']);
       } finally {
-        for (const { child } of services) child.kill('SIGKILL');
+        await Promise.all(services.map((service) => service.kill('SIGKILL')));
       }
     }
   }, 120_000);

@@ -37,13 +37,21 @@ export interface ServiceProcess {
   kill(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-/** Starts a service from source as its own process, as `pnpm dev:<name>` does, with only `env` (plus PATH and HOME). */
-export function startService(name: 'scheduler' | 'worker', env: Record<string, string>): ServiceProcess {
-  const { command, args } = sourceCommand(name);
+/**
+ * Starts a service (or any TypeScript entry point, e.g. a test's fixture) from source as its own
+ * process, as `pnpm dev:<name>` does, with only `env` (plus PATH and HOME). `stdin: true` leaves its
+ * standard input open for the test to write to (`child.stdin`).
+ */
+export function startService(
+  entryPoint: SourceEntryPoint | (string & {}),
+  env: Record<string, string>,
+  options: { args?: readonly string[]; stdin?: boolean } = {},
+): ServiceProcess {
+  const { command, args } = sourceCommand(entryPoint, options.args);
   const child = spawn(command, args, {
     cwd: REPOSITORY_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
